@@ -1,0 +1,1 @@
+"""ivr: run, prove and test phone menus."""

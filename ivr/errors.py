@@ -1,0 +1,98 @@
+"""The one error tree of ivr.
+
+Every error a person can cause (a malformed flow file, a bad CLI argument) is an `IvrError`, and its message
+names what is wrong precisely enough to act on: the file, the line, the key path, the bad value (with `!r`) and
+the valid choices. The CLI catches `IvrError` in one place and exits 2 without a traceback.
+
+A flow can have several problems at once; `FlowError` carries all of them as `Problem`s so a designer fixes the
+whole file in one pass instead of one error per run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+
+class IvrError(Exception):
+    """Base class of every error ivr raises on purpose."""
+
+    #: a short, stable code (shown in JSON reports and usable in tests)
+    code = "error"
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a flow: where (key path, and line once the loader knows it) and what."""
+
+    path: tuple[str, ...]
+    message: str
+    code: str = "invalid-flow"
+    line: int | None = None
+    file: str | None = None
+
+    @property
+    def dotted(self) -> str:
+        return ".".join(self.path)
+
+    def located(self, file: str | None, line: int | None) -> Problem:
+        return Problem(self.path, self.message, self.code, line, file)
+
+    def __str__(self) -> str:
+        where = ""
+        if self.file is not None:
+            where = self.file + (f":{self.line}" if self.line is not None else "") + ": "
+        elif self.line is not None:
+            where = f"line {self.line}: "
+        key = f"{self.dotted}: " if self.path else ""
+        return f"{where}{key}{self.message}"
+
+
+class FlowError(IvrError):
+    """A flow definition is invalid. Holds every problem found, each with its key path (and line, if known)."""
+
+    code = "invalid-flow"
+
+    def __init__(self, problems: Sequence[Problem]) -> None:
+        if not problems:
+            raise ValueError("FlowError needs at least one problem")
+        self.problems: tuple[Problem, ...] = tuple(problems)
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+    @classmethod
+    def at(cls, path: Iterable[str], message: str, code: str = "invalid-flow") -> FlowError:
+        return cls([Problem(tuple(path), message, code)])
+
+    def located(self, file: str | None, line_of: dict[tuple[str, ...], int]) -> FlowError:
+        """The same problems with the file name and the line of the nearest known key added."""
+        return FlowError([p.located(file, nearest_line(p.path, line_of)) for p in self.problems])
+
+
+def nearest_line(path: tuple[str, ...], line_of: dict[tuple[str, ...], int]) -> int | None:
+    """The line of `path`, or of its nearest ancestor that has one (a missing key reports its parent's line)."""
+    for end in range(len(path), -1, -1):
+        line = line_of.get(path[:end])
+        if line is not None:
+            return line
+    return None
+
+
+class FlowFileError(IvrError):
+    """A flow file cannot be read at all (missing, not UTF-8, not YAML, not a mapping)."""
+
+    code = "unreadable-flow"
+
+
+class EngineError(IvrError):
+    """The *program* driving the engine misused it (e.g. a caller input while an effect is pending).
+
+    Caller input never raises: unknown input follows the node's no-match route.
+    """
+
+    code = "engine-misuse"
+
+
+class UsageError(IvrError):
+    """A command-line argument or option is invalid."""
+
+    code = "usage"

@@ -1,0 +1,215 @@
+"""What the caller meant: speech text or keys -> an intent, a key, data, no match or no input. Pure.
+
+Text is normalised the same way for phrases and utterances: lower case, punctuation and apostrophes dropped,
+filler words ("um", "please") removed, number words turned into digits ("twenty one" -> "21", "oh" between
+digits -> "0", "double five" -> "5 5"). A phrase matches when its words appear in the utterance in order and
+next to each other.
+
+**Precedence** when an utterance matches several intents at a node (defined, and checkable by `ivr check`):
+1. the longest matching phrase (in words) wins;
+2. on a tie, an intent the node routes itself (its `routes`, a confirm node's yes/no) beats a global one;
+3. then the intent declared first in the flow (the flow's own intents before built-in ones).
+At a collect node, an utterance whose digits are valid data is data, before any intent.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+from ivr.flow import CollectNode, ConfirmNode, Flow, GatherNode
+
+FILLERS = frozenset("um umm uh uhh uhm er erm ah eh hmm mm mhm please".split())
+_UNITS = "zero one two three four five six seven eight nine".split()
+_TEENS = "ten eleven twelve thirteen fourteen fifteen sixteen seventeen eighteen nineteen".split()
+_TENS = "twenty thirty forty fifty sixty seventy eighty ninety".split()
+DIGIT_WORDS: Mapping[str, str] = {w: str(i) for i, w in enumerate(_UNITS)} | {"o": "0", "oh": "0"}
+TEEN_WORDS = {w: str(10 + i) for i, w in enumerate(_TEENS)}
+TENS_WORDS = {w: str(20 + 10 * i) for i, w in enumerate(_TENS)}
+_PUNCT = re.compile(r"[^\w\s#*]")
+
+
+@dataclass(frozen=True, slots=True)
+class Speech:
+    """What the recogniser heard, with its confidence (0..1) when it gave one."""
+
+    text: str
+    confidence: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Digits:
+    """Keys the caller pressed (DTMF), e.g. "1234#"."""
+
+    keys: str
+
+
+@dataclass(frozen=True, slots=True)
+class Silence:
+    """The caller said and pressed nothing before the Gather timed out."""
+
+
+Heard = Speech | Digits | Silence
+
+
+@dataclass(frozen=True, slots=True)
+class Meaning:
+    """How a node understood one input."""
+
+    kind: Literal["intent", "key", "data", "no_match", "no_input"]
+    value: str = ""
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.value!r}" if self.value else self.kind
+
+
+NO_MATCH, NO_INPUT = Meaning("no_match"), Meaning("no_input")
+
+
+def _numbers(words: list[str]) -> list[str]:
+    out: list[str] = []
+    i = 0
+    while i < len(words):
+        w = words[i]
+        if w in TENS_WORDS:
+            nxt = words[i + 1] if i + 1 < len(words) else ""
+            if nxt in DIGIT_WORDS and nxt not in ("zero", "o", "oh"):
+                out.append(str(int(TENS_WORDS[w]) + int(DIGIT_WORDS[nxt])))
+                i += 2
+                continue
+            out.append(TENS_WORDS[w])
+        elif w in TEEN_WORDS:
+            out.append(TEEN_WORDS[w])
+        elif w in ("double", "triple") and i + 1 < len(words) and words[i + 1] in DIGIT_WORDS:
+            out.extend([DIGIT_WORDS[words[i + 1]]] * (2 if w == "double" else 3))
+            i += 2
+            continue
+        elif w in ("o", "oh"):
+            # "oh" is zero only among other digits ("nine oh two"); alone it is just "oh"
+            near = [words[j] for j in (i - 1, i + 1) if 0 <= j < len(words)]
+            out.append("0" if any(n in DIGIT_WORDS or n.isdigit() for n in near) else w)
+        elif w in DIGIT_WORDS:
+            out.append(DIGIT_WORDS[w])
+        else:
+            out.append(w)
+        i += 1
+    return out
+
+
+def normalise(text: str) -> tuple[str, ...]:
+    """Lower-case words with punctuation, fillers and number words normalised (see module docstring)."""
+    text = text.lower().replace("'", "").replace("\u2019", "").replace("&", " and ")
+    words = [w for w in _PUNCT.sub(" ", text).split() if w not in FILLERS]
+    return tuple(_numbers(words))
+
+
+def spoken_digits(tokens: tuple[str, ...]) -> str:
+    """All digits said in an utterance, in order ("my zip is nine oh two one oh" -> "90210")."""
+    return "".join(t for t in tokens if t.isdigit())
+
+
+class Matcher:
+    """A flow's phrases, compiled once: every intent's longest matching phrase length for an utterance."""
+
+    def __init__(self, flow: Flow) -> None:
+        self.by_first: dict[str, list[tuple[tuple[str, ...], str]]] = {}
+        for name, intent in flow.all_intents.items():
+            for phrase in intent.phrases:
+                words = normalise(phrase)
+                if words:
+                    self.by_first.setdefault(words[0], []).append((words, name))
+        self._cache: dict[tuple[str, ...], Mapping[str, int]] = {}
+
+    def lengths(self, tokens: tuple[str, ...]) -> Mapping[str, int]:
+        """intent -> length in words of its longest phrase found in `tokens`."""
+        found = self._cache.get(tokens)
+        if found is None:
+            best: dict[str, int] = {}
+            for i, word in enumerate(tokens):
+                for words, name in self.by_first.get(word, ()):
+                    if tokens[i:i + len(words)] == words and len(words) > best.get(name, 0):
+                        best[name] = len(words)
+            if len(self._cache) > 4096:
+                self._cache.clear()
+            found = self._cache[tokens] = best
+        return found
+
+
+_MATCHERS: dict[int, tuple[Flow, Matcher]] = {}
+
+
+def matcher(flow: Flow) -> Matcher:
+    """The compiled matcher of `flow` (kept for the few most recent flows)."""
+    hit = _MATCHERS.get(id(flow))
+    if hit is None or hit[0] is not flow:
+        if len(_MATCHERS) > 16:
+            _MATCHERS.clear()
+        hit = _MATCHERS[id(flow)] = (flow, Matcher(flow))
+    return hit[1]
+
+
+def best_intent(flow: Flow, node_id: str, tokens: tuple[str, ...]) -> str | None:
+    """The intent `tokens` mean at `node_id`, by the precedence in the module docstring, or None."""
+    routes = flow.active_routes(node_id)
+    node = flow.nodes[node_id]
+    assert isinstance(node, GatherNode)
+    found = [(length, _is_local(flow, node, name), -flow.intent_order[name], name)
+             for name, length in matcher(flow).lengths(tokens).items() if name in routes]
+    return max(found)[3] if found else None
+
+
+def _is_local(flow: Flow, node: GatherNode, intent: str) -> bool:
+    """Whether `node` routes `intent` itself rather than only hearing it as a global intent."""
+    confirm = isinstance(node, ConfirmNode) and intent in ("yes", "no")
+    return intent in node.routes or confirm or intent not in flow.global_routes
+
+
+def luhn_ok(digits: str) -> bool:
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        d = int(ch) * (2 if i % 2 else 1)
+        total += d - 9 if d > 9 else d
+    return total % 10 == 0
+
+
+def valid_data(node: CollectNode, digits: str) -> bool:
+    """Whether `digits` (finish key already removed) is acceptable at a collect node."""
+    ok_length = node.digits.min <= len(digits) <= node.digits.max and digits.isdigit()
+    return ok_length and (node.validate_ != "luhn" or luhn_ok(digits))
+
+
+def interpret(flow: Flow, node_id: str, heard: Heard) -> Meaning:
+    """What `heard` means at input node `node_id`. Total: anything not understood is NO_MATCH."""
+    node = flow.nodes[node_id]
+    assert isinstance(node, GatherNode)
+    if isinstance(heard, Silence) or (isinstance(heard, Digits) and not heard.keys) or (
+            isinstance(heard, Speech) and not heard.text.strip()):
+        return NO_INPUT
+    if isinstance(heard, Digits):
+        if not node.dtmf:
+            return NO_MATCH
+        keys = heard.keys
+        if keys in node.keys:
+            return Meaning("key", keys)
+        if isinstance(node, CollectNode):
+            data = keys[:-1] if node.finish_on_key and keys.endswith(node.finish_on_key) else keys
+            return Meaning("data", data) if valid_data(node, data) else NO_MATCH
+        routes = flow.active_routes(node_id)
+        for name in sorted(routes, key=flow.intent_order.__getitem__):
+            if keys in flow.all_intents[name].keys:
+                return Meaning("intent", name)
+        return NO_MATCH
+    if not node.speech:
+        return NO_MATCH
+    threshold = node.min_confidence if node.min_confidence is not None else flow.defaults.min_confidence
+    if heard.confidence is not None and heard.confidence < threshold:
+        return NO_MATCH
+    tokens = normalise(heard.text)
+    if isinstance(node, CollectNode):
+        digits = spoken_digits(tokens)
+        if digits and valid_data(node, digits):
+            return Meaning("data", digits)
+    intent = best_intent(flow, node_id, tokens)
+    return Meaning("intent", intent) if intent is not None else NO_MATCH

@@ -1,0 +1,216 @@
+"""YAML text -> `Flow`, with every error naming file, line, key path, bad value and valid choices.
+
+The only module that reads flow files or imports YAML. Flows are composed with PyYAML's *BaseLoader* resolver so
+every scalar stays a string — YAML 1.1 would turn `yes`/`no`/`on`/`off` into booleans, `yes:` and `1:` would then
+collide as keys (True == 1) and a route would silently vanish. We walk the node tree ourselves to reject
+duplicate keys (which PyYAML silently overwrites) and to remember the line of every key path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, get_args
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from ivr import flow as model
+from ivr.errors import FlowError, FlowFileError, Problem, nearest_line
+
+Lines = dict[tuple[str, ...], int]
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where a flow came from: the file, and the line of each key path (for error messages and findings)."""
+
+    file: str
+    lines: Lines = field(default_factory=dict, hash=False, compare=False)
+
+    def line(self, *path: str) -> int | None:
+        return nearest_line(tuple(path), self.lines)
+
+
+def _compose(text: str, file: str) -> yaml.Node | None:
+    try:
+        return yaml.compose(text, Loader=yaml.BaseLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = f":{mark.line + 1}" if mark is not None else ""
+        raise FlowFileError(f"{file}{line}: not valid YAML: {exc.problem or exc.context}") from None
+    except yaml.YAMLError as exc:
+        raise FlowFileError(f"{file}: not valid YAML: {exc}") from None
+
+
+def _plain(node: yaml.Node, path: tuple[str, ...], lines: Lines, problems: list[Problem]) -> Any:
+    """Turn a composed YAML node into dicts, lists and strings, recording lines and duplicate keys."""
+    lines.setdefault(path, node.start_mark.line + 1)
+    if isinstance(node, yaml.MappingNode):
+        out: dict[str, Any] = {}
+        for key_node, value_node in node.value:
+            if not isinstance(key_node, yaml.ScalarNode):
+                problems.append(Problem(path, "keys must be plain strings, not lists or mappings")
+                                .located(None, key_node.start_mark.line + 1))
+                continue
+            key = key_node.value
+            if key in out:
+                first = lines[(*path, key)]
+                problems.append(Problem((*path, key), f"duplicate key {key!r} (first defined on line {first})",
+                                        "duplicate-key").located(None, key_node.start_mark.line + 1))
+                continue
+            lines[(*path, key)] = key_node.start_mark.line + 1
+            out[key] = _plain(value_node, (*path, key), lines, problems)
+        return out
+    if isinstance(node, yaml.SequenceNode):
+        return [_plain(item, (*path, str(i)), lines, problems) for i, item in enumerate(node.value)]
+    return node.value
+
+
+def _fields_at(loc: tuple[str, ...]) -> list[str] | None:
+    """The valid keys of the model found at key path `loc` (for 'unknown key' messages)."""
+    current: Any = model.Flow
+    for part in loc:
+        if isinstance(current, type) and issubclass(current, BaseModel):
+            by_alias = {f.alias or n: f.annotation for n, f in current.model_fields.items()}
+            if part not in by_alias:
+                return None
+            current = by_alias[part]
+        else:
+            current = _unwrap_container(current, part)
+        if current is None:
+            return None
+    if isinstance(current, type) and issubclass(current, BaseModel):
+        return sorted(f.alias or n for n, f in current.model_fields.items() if n != "type")
+    return None
+
+
+def _unwrap_container(annotation: Any, part: str) -> Any:
+    """Step through Annotated / Optional / dict / tuple / node-union types along one key of a path."""
+    args = get_args(annotation)
+    if not args:
+        return None
+    origin = getattr(annotation, "__origin__", None)
+    if origin in (dict,):
+        return args[1]
+    if origin in (tuple,):
+        return args[0]
+    if hasattr(annotation, "__metadata__"):  # Annotated[X, ...]
+        return _unwrap_container(args[0], part) if get_args(args[0]) else None
+    for option in args:  # a node tag ('menu') picks the member of the node union with that type
+        fields = getattr(option, "model_fields", {})
+        if "type" in fields and part in get_args(fields["type"].annotation):
+            return option
+    return None
+
+
+def _translate(err: Any, data: Any) -> Problem:
+    """One pydantic error -> one Problem in a designer's words."""
+    loc = [str(p) for p in err["loc"]]
+    # pydantic puts the union tag in the path (nodes.menu.menu.routes); the designer never wrote it
+    if len(loc) >= 3 and loc[0] == "nodes" and loc[2] in model.NODE_TYPES:
+        del loc[2]
+    path = tuple(loc)
+    kind, value = err["type"], err.get("input")
+    if kind == "extra_forbidden":
+        valid = _fields_at(_model_path(path[:-1], data))
+        choices = f"; valid keys: {valid}" if valid else ""
+        return Problem(path, f"unknown key {path[-1]!r}{choices}", "unknown-key")
+    if kind == "missing":
+        return Problem(path[:-1], f"missing required key {path[-1]!r}", "missing-key")
+    if kind == "union_tag_invalid":
+        return Problem((*path, "type"), f"unknown node type {err['ctx']['tag']!r}; valid types: "
+                                        f"{list(model.NODE_TYPES)}", "unknown-node-type")
+    if kind == "union_tag_not_found":
+        return Problem(path, f"missing required key 'type'; valid types: {list(model.NODE_TYPES)}", "missing-key")
+    if kind == "literal_error":
+        return Problem(path, f"{value!r} is not one of {err['ctx']['expected']}", "bad-value")
+    if kind in ("int_parsing", "int_from_float"):
+        return Problem(path, f"expected a whole number, got {value!r}", "bad-value")
+    if kind == "float_parsing":
+        return Problem(path, f"expected a number, got {value!r}", "bad-value")
+    if kind == "bool_parsing":
+        return Problem(path, f"expected true or false, got {value!r}", "bad-value")
+    if kind in ("dict_type", "model_type", "model_attributes_type"):
+        return Problem(path, f"expected a mapping of keys, got {_describe(value)}", "bad-value")
+    if kind in ("tuple_type", "list_type"):
+        return Problem(path, f"expected a list, got {_describe(value)}", "bad-value")
+    if kind == "string_type":
+        return Problem(path, f"expected text, got {_describe(value)}", "bad-value")
+    if kind == "string_pattern_mismatch":
+        return Problem(path, f"{value!r} does not match the pattern {err['ctx']['pattern']!r}", "bad-value")
+    if kind.startswith(("greater_than", "less_than")):
+        return Problem(path, f"{value!r} is out of range: {err['msg'].lower()}", "bad-value")
+    message = err["msg"].removeprefix("Value error, ")
+    return Problem(path, message, "bad-value")
+
+
+def _model_path(path: tuple[str, ...], data: Any) -> tuple[str, ...]:
+    """Re-insert the node type into a designer's key path so `_fields_at` can walk the node union."""
+    if len(path) >= 2 and path[0] == "nodes" and isinstance(data, dict):
+        node = data.get("nodes", {}).get(path[1]) if isinstance(data.get("nodes"), dict) else None
+        if isinstance(node, dict) and isinstance(node.get("type"), str):
+            return (path[0], path[1], node["type"], *path[2:])
+    return path
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    return repr(value)
+
+
+def parse_flow(text: str, file: str = "<flow>") -> tuple[model.Flow, Source]:
+    """Validate YAML `text` into a `Flow`; raise `FlowError`/`FlowFileError` naming `file` and lines."""
+    root = _compose(text, file)
+    if root is None:
+        raise FlowFileError(f"{file}: the file is empty; a flow needs at least 'name', 'start', 'outcomes' "
+                            "and 'nodes'")
+    lines: Lines = {}
+    problems: list[Problem] = []
+    data = _plain(root, (), lines, problems)
+    if problems:
+        raise FlowError([p.located(file, p.line) for p in problems])
+    if not isinstance(data, dict):
+        raise FlowFileError(f"{file}:1: a flow file must be a mapping of keys, got {_describe(data)}")
+    try:
+        flow = model.Flow.model_validate(data)
+    except ValidationError as exc:
+        translated = [_translate(e, data) for e in exc.errors(include_url=False)]
+        raise FlowError(translated).located(file, lines) from None
+    except FlowError as exc:
+        raise exc.located(file, lines) from None
+    return flow, Source(file, lines)
+
+
+def load_flow(path: str | Path) -> tuple[model.Flow, Source]:
+    """Read and validate one flow file."""
+    path = Path(path)
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except FileNotFoundError:
+        raise FlowFileError(f"{path}: no such flow file") from None
+    except IsADirectoryError:
+        raise FlowFileError(f"{path}: is a directory, not a flow file") from None
+    except UnicodeDecodeError as exc:
+        raise FlowFileError(f"{path}: not UTF-8 text (byte {exc.start}); save the flow as UTF-8") from None
+    except OSError as exc:
+        raise FlowFileError(f"{path}: cannot read: {exc.strerror}") from None
+    return parse_flow(text, str(path))
+
+
+def flow_files(paths: list[str] | tuple[str, ...]) -> Iterator[Path]:
+    """Expand FLOW|DIR arguments: a directory stands for the *.yaml / *.yml flow files directly inside it."""
+    for arg in paths:
+        path = Path(arg)
+        if path.is_dir():
+            found = sorted(p for p in path.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file()
+                           and not p.name.endswith((".call.yaml", ".call.yml")))
+            if not found:
+                raise FlowFileError(f"{path}: directory holds no *.yaml flow files")
+            yield from found
+        else:
+            yield path
