@@ -122,28 +122,32 @@ def _translate(err: Any, data: Any) -> Problem:
     if kind == "union_tag_invalid":
         return Problem((*path, "type"), f"unknown node type {err['ctx']['tag']!r}; valid types: "
                                         f"{list(model.NODE_TYPES)}", "unknown-node-type")
-    if kind == "union_tag_not_found":
-        return Problem(path, f"missing required key 'type'; valid types: {list(model.NODE_TYPES)}", "missing-key")
-    if kind == "literal_error":
-        return Problem(path, f"{value!r} is not one of {err['ctx']['expected']}", "bad-value")
-    if kind in ("int_parsing", "int_from_float"):
-        return Problem(path, f"expected a whole number, got {value!r}", "bad-value")
-    if kind == "float_parsing":
-        return Problem(path, f"expected a number, got {value!r}", "bad-value")
-    if kind == "bool_parsing":
-        return Problem(path, f"expected true or false, got {value!r}", "bad-value")
-    if kind in ("dict_type", "model_type", "model_attributes_type"):
-        return Problem(path, f"expected a mapping of keys, got {_describe(value)}", "bad-value")
-    if kind in ("tuple_type", "list_type"):
-        return Problem(path, f"expected a list, got {_describe(value)}", "bad-value")
-    if kind == "string_type":
-        return Problem(path, f"expected text, got {_describe(value)}", "bad-value")
-    if kind == "string_pattern_mismatch":
-        return Problem(path, f"{value!r} does not match the pattern {err['ctx']['pattern']!r}", "bad-value")
     if kind.startswith(("greater_than", "less_than")):
         return Problem(path, f"{value!r} is out of range: {err['msg'].lower()}", "bad-value")
-    message = err["msg"].removeprefix("Value error, ")
-    return Problem(path, message, "bad-value")
+    template = _MESSAGES.get(kind)
+    if template is None:
+        return Problem(path, err["msg"].removeprefix("Value error, "), "bad-value")
+    ctx = err.get("ctx", {})
+    return Problem(path, template.format(value=value, what=_describe(value), types=list(model.NODE_TYPES), **ctx),
+                   "missing-key" if kind == "union_tag_not_found" else "bad-value")
+
+
+#: pydantic error type -> a designer's message ({value!r} is the bad value, {what} describes it)
+_MESSAGES = {
+    "union_tag_not_found": "missing required key 'type'; valid types: {types}",
+    "literal_error": "{value!r} is not one of {expected}",
+    "int_parsing": "expected a whole number, got {value!r}",
+    "int_from_float": "expected a whole number, got {value!r}",
+    "float_parsing": "expected a number, got {value!r}",
+    "bool_parsing": "expected true or false, got {value!r}",
+    "dict_type": "expected a mapping of keys, got {what}",
+    "model_type": "expected a mapping of keys, got {what}",
+    "model_attributes_type": "expected a mapping of keys, got {what}",
+    "tuple_type": "expected a list, got {what}",
+    "list_type": "expected a list, got {what}",
+    "string_type": "expected text, got {what}",
+    "string_pattern_mismatch": "{value!r} does not match the pattern {pattern!r}",
+}
 
 
 def _model_path(path: tuple[str, ...], data: Any) -> tuple[str, ...]:

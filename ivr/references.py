@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from ivr.errors import FlowError, Problem
 
 if TYPE_CHECKING:
-    from ivr.flow import Flow, Node
+    from ivr.flow import ActionNode, Flow, GatherNode, Node, SetNode
 
 _FORMATTER = string.Formatter()
 #: format specs a template may use: `{confirmation:digits}` reads "A12" as "A 1 2"
@@ -115,32 +115,40 @@ class _Checker:
             if part.say is not None:
                 self.template((*base, "prompt", str(i), "say"), part.say)
         for path, target in node.targets():
-            input_route = path[0] in ("routes", "keys")
-            self.target((*base, *path), target, input_route=input_route)
+            self.target((*base, *path), target, input_route=path[0] in ("routes", "keys"))
         if isinstance(node, f.GatherNode):
-            for intent in node.routes:
-                self.intent((*base, "routes", intent), intent)
-            for intent in node.opt_out:
-                if intent not in self.flow.global_routes:
-                    self.add((*base, "opt_out"), f"{intent!r} is not a global intent; global intents: "
-                                                 f"{_choices(self.flow.global_routes)}", "undefined-intent")
-            for ladder in ("no_input", "no_match"):
-                for i, rung in enumerate(getattr(node, ladder) or ()):
-                    if rung.say is not None:
-                        self.template((*base, ladder, str(i), "say"), rung.say)
+            self._gather(base, node)
         if isinstance(node, f.CollectNode | f.BranchNode):
             self.variable((*base, "var"), node.var)
-        if isinstance(node, f.SetNode):
+        if isinstance(node, f.SetNode | f.ActionNode):
+            self._values(base, node)
+        if isinstance(node, f.EndNode | f.TransferNode):
+            self.outcome((*base, "outcome"), node.outcome)
+
+    def _values(self, base: tuple[str, ...], node: SetNode | ActionNode) -> None:
+        from ivr.flow import SetNode
+
+        if isinstance(node, SetNode):
             for var, value in node.values.items():
                 self.variable((*base, "set", var), var)
                 self.template((*base, "set", var), value)
-        if isinstance(node, f.ActionNode):
-            if node.result is not None:
-                self.variable((*base, "result"), node.result)
-            for arg, value in node.args.items():
-                self.template((*base, "args", arg), value)
-        if isinstance(node, f.EndNode | f.TransferNode):
-            self.outcome((*base, "outcome"), node.outcome)
+            return
+        if node.result is not None:
+            self.variable((*base, "result"), node.result)
+        for arg, value in node.args.items():
+            self.template((*base, "args", arg), value)
+
+    def _gather(self, base: tuple[str, ...], node: GatherNode) -> None:
+        for intent in node.routes:
+            self.intent((*base, "routes", intent), intent)
+        for intent in node.opt_out:
+            if intent not in self.flow.global_routes:
+                self.add((*base, "opt_out"), f"{intent!r} is not a global intent; global intents: "
+                                             f"{_choices(self.flow.global_routes)}", "undefined-intent")
+        for ladder in ("no_input", "no_match"):
+            for i, rung in enumerate(getattr(node, ladder) or ()):
+                if rung.say is not None:
+                    self.template((*base, ladder, str(i), "say"), rung.say)
 
 
 def check_references(flow: Flow) -> None:

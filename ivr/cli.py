@@ -1,0 +1,227 @@
+"""The `ivr` command line: check, call, graph, schema.
+
+Bad input never shows a traceback: every `IvrError` is caught in one place (`Main.invoke`) and printed as
+`error: <message>` with exit status 2. `ivr check` exits 0 when every property holds, 1 when one fails.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from dataclasses import asdict, replace
+from pathlib import Path
+from typing import Any, TextIO
+
+import click
+
+from ivr import engine
+from ivr.check import Report, check
+from ivr.errors import FlowError, IvrError
+from ivr.flow import DTMF_KEYS, Flow
+from ivr.graph import dot, mermaid
+from ivr.intents import Digits, Heard, Silence, Speech
+from ivr.loader import Source, flow_files, load_flow
+from ivr.proof import Event
+
+FORMATS = click.Choice(["text", "json"])
+
+
+class Main(click.Group):
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except IvrError as exc:
+            click.echo(f"error: {exc}", err=True)
+            ctx.exit(2)
+
+
+@click.group(cls=Main)
+@click.version_option(package_name="ivr")
+def main() -> None:
+    """Run, prove and test phone menus (IVRs)."""
+
+
+def node_lines(source: Source) -> dict[str, int]:
+    return {path[1]: line for path, line in source.lines.items() if len(path) == 2 and path[0] == "nodes"}
+
+
+def audio_dir(flow_file: str | Path) -> Path:
+    """Where a flow's `play` files live: audio/ beside the flow file, else beside its directory."""
+    here = Path(flow_file).resolve().parent
+    return next((d for d in (here / "audio", here.parent / "audio") if d.is_dir()), here.parent / "audio")
+
+
+def audio_files(flow_file: str | Path) -> list[str]:
+    root = audio_dir(flow_file)
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()) if root.is_dir() else []
+
+
+def _report_json(path: str, report: Report) -> dict[str, Any]:
+    return {"flow": path, "name": report.flow, "ok": report.ok, "worst_case_turns": report.worst_case_turns,
+            "within": report.within, "states": report.states, "summary": report.summary,
+            "counterexample": [asdict(e) for e in report.counterexample],
+            "findings": [asdict(x) for x in report.findings]}
+
+
+def _bad_json(path: str, exc: IvrError) -> dict[str, Any]:
+    problems = exc.problems if isinstance(exc, FlowError) else ()
+    findings = [{"severity": "error", "code": p.code, "message": str(p), "node": None, "line": p.line}
+                for p in problems] or [{"severity": "error", "code": exc.code, "message": str(exc), "node": None,
+                                        "line": None}]
+    return {"flow": path, "name": None, "ok": False, "worst_case_turns": None, "within": None, "states": 0,
+            "summary": "the flow file is invalid", "counterexample": [], "findings": findings}
+
+
+def _event_text(e: Event) -> Iterator[str]:
+    if e.turn is None:
+        yield f"    end       {e.node}: {e.prompt}" + (f"  [outcome: {e.outcome}]" if e.outcome else "")
+        return
+    mark = "cancelling" if e.cancelling else "reaching"
+    yield f"    turn {e.turn:<3}  {e.node} ({mark}): {e.prompt}"
+    yield f"              caller: {e.heard!r} -> {e.intent}"
+
+
+def _report_text(path: str, report: Report) -> Iterator[str]:
+    yield f"{path}: {'ok' if report.ok else 'FAIL'} - {report.summary}"
+    for x in report.findings:
+        where = f"{path}:{x.line}" if x.line else path
+        yield f"  {x.severity}: {where}: [{x.code}] {x.message}"
+    if report.counterexample:
+        yield "  counterexample (the shortest way in, then a caller who keeps asking to cancel):"
+        for e in report.counterexample:
+            yield from _event_text(e)
+
+
+@main.command("check")
+@click.argument("flows", nargs=-1, required=True)
+@click.option("--within", type=click.IntRange(min=1), help="N: the most turns cancelling may take "
+              "(default: the flow's guarantee.within, else 3)")
+@click.option("--format", "fmt", type=FORMATS, default="text", show_default=True)
+def check_cmd(flows: tuple[str, ...], within: int | None, fmt: str) -> None:
+    """Prove that a persistent canceller reaches cancellation within N turns, and lint each FLOW (or DIR)."""
+    results: list[dict[str, Any]] = []
+    status = 0
+    for path in flow_files(flows):
+        try:
+            flow, source = load_flow(path)
+        except IvrError as exc:
+            results.append(_bad_json(str(path), exc))
+            if fmt == "text":
+                click.echo(f"{path}: invalid flow\n" + "\n".join(f"  error: {line}" for line in str(exc).splitlines()))
+            status = 2
+            continue
+        report = check(flow, within, lines=node_lines(source), audio_files=audio_files(path))
+        results.append(_report_json(str(path), report))
+        if fmt == "text":
+            click.echo("\n".join(_report_text(str(path), report)))
+        if not report.ok:
+            status = max(status, 1)
+    if fmt == "json":
+        click.echo(json.dumps({"flows": results}, indent=2))
+    sys.exit(status)
+
+
+def parse_line(line: str) -> Heard:
+    """A terminal caller's line: `#1234` is DTMF, an empty line is silence, anything else is speech."""
+    text = line.rstrip("\r\n")
+    if text.startswith("#") and all(k in DTMF_KEYS for k in text[1:]):
+        return Digits(text[1:] or "#")
+    return Silence() if not text.strip() else Speech(text.strip())
+
+
+def _heard_text(heard: Heard) -> str:
+    return heard.text if isinstance(heard, Speech) else f"#{heard.keys}" if isinstance(heard, Digits) else ""
+
+
+def local_effect(effect: engine.Effect, call_id: str) -> engine.EffectResult:
+    """What `ivr call` does for an effect: nothing real. A cancellation gets a confirmation number derived
+    from the call (the web app stores real ones)."""
+    if effect.name == "record_cancellation":
+        seed = sum(ord(c) * (i + 1) for i, c in enumerate(call_id + repr(effect.args)))
+        return engine.EffectResult(value=f"{seed % 900000 + 100000}")
+    return engine.EffectResult()
+
+
+def run_call(flow: Flow, lines: TextIO, out: TextIO | None, caller: str, variables: dict[str, str]) -> dict[str, Any]:
+    """Drive a call from caller lines; print what the caller hears to `out`; return the trace."""
+    step = engine.start(flow, caller=caller, variables=variables)
+    events: list[dict[str, Any]] = []
+    interactive = lines.isatty()
+    while True:
+        while step.effect is not None:
+            if out:
+                out.write(f"  [effect {step.effect.name} {dict(step.effect.args)}]\n")
+            prompts = step.prompts
+            step = engine.advance(flow, step.state, local_effect(step.effect, caller))
+            step = replace(step, prompts=prompts + step.prompts)
+        if out:
+            for p in step.prompts:
+                out.write(f"IVR: {p.value}\n" if p.kind == "say" else f"IVR: [plays {p.value}]\n")
+        if step.ended:
+            if out:
+                out.write(f"-- call ended: {step.outcome}" + (f" (to {step.transfer})" if step.transfer else "")
+                          + "\n")
+            break
+        if interactive and out:
+            out.write("you> ")
+            out.flush()
+        line = lines.readline()
+        if not line:
+            if out:
+                out.write("-- caller hung up\n")
+            break
+        heard = parse_line(line)
+        if out and not interactive:
+            out.write(f"you> {_heard_text(heard)}\n" if not isinstance(heard, Silence) else "you> (silence)\n")
+        prompt = " ".join(p.value if p.kind == "say" else f"[{p.value}]" for p in step.prompts)
+        node = step.state.node
+        step = engine.advance(flow, step.state, heard)
+        meaning = step.meaning
+        events.append({"turn": step.state.turn, "node": node, "prompt": prompt, "heard": _heard_text(heard),
+                       "intent": (meaning.value if meaning and meaning.kind == "intent" else str(meaning))})
+    return {"outcome": step.outcome, "turns": step.state.turn, "ended": step.ended, "events": events}
+
+
+@main.command("call")
+@click.argument("flow_file", metavar="FLOW")
+@click.option("--from", "caller", default="+15555550100", show_default=True, help="the caller's number")
+@click.option("--var", "variables", multiple=True, metavar="NAME=VALUE", help="set a flow variable (repeatable)")
+@click.option("--format", "fmt", type=FORMATS, default="text", show_default=True,
+              help="json: print only the call's trace at the end")
+def call_cmd(flow_file: str, caller: str, variables: tuple[str, ...], fmt: str) -> None:
+    """Call FLOW in the terminal: type what the caller says; #1234 presses keys; an empty line is silence."""
+    flow, _ = load_flow(flow_file)
+    values: dict[str, str] = {}
+    for item in variables:
+        name, sep, value = item.partition("=")
+        if not sep or name not in flow.variables:
+            raise click.BadParameter(f"{item!r}: expected NAME=VALUE with NAME one of {sorted(flow.variables)}",
+                                     param_hint="--var")
+        values[name] = value
+    stdin = click.get_text_stream("stdin")
+    trace = run_call(flow, stdin, None if fmt == "json" else click.get_text_stream("stdout"), caller, values)
+    if fmt == "json":
+        click.echo(json.dumps(trace, indent=2))
+
+
+@main.command("graph")
+@click.argument("flow_file", metavar="FLOW")
+@click.option("--format", "fmt", type=click.Choice(["mermaid", "dot"]), default="mermaid", show_default=True)
+def graph_cmd(flow_file: str, fmt: str) -> None:
+    """Draw FLOW as a Mermaid or Graphviz graph, the paths of a caller asking to cancel in red."""
+    flow, _ = load_flow(flow_file)
+    click.echo(mermaid(flow) if fmt == "mermaid" else dot(flow), nl=False)
+
+
+@main.command("schema")
+def schema_cmd() -> None:
+    """Print the flow files' JSON Schema (editors use it to autocomplete and underline mistakes)."""
+    click.echo(json.dumps(flow_schema(), indent=2))
+
+
+def flow_schema() -> dict[str, Any]:
+    schema = Flow.model_json_schema(by_alias=True)
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "ivr flow"
+    return schema

@@ -1,0 +1,196 @@
+"""The state graph of a flow: which states a call can be in, and how one answer moves it to the next.
+
+A state is an input node with its no-input and no-match counts, each capped at its ladder's length (past the
+end, the last rung repeats, so larger counts behave the same). Automatic nodes (say, set, branch, action) take
+no turn; `Graph.exits` collapses each chain of them into the input nodes and endings it can lead to, going
+every way at a branch. Input nodes are stepped with `engine.decide` on what each answer means there — the
+engine's own routing table, never a second copy of it.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from ivr import flow as f
+from ivr.engine import Decision, decide
+from ivr.intents import Meaning, luhn_ok
+
+State = tuple[str, int, int]  # input node, no-input count, no-match count (each capped at its ladder's length)
+
+
+@dataclass(frozen=True, slots=True)
+class Move:
+    """One successor: the next state (or, for an ending, its outcome label), the node it lands on, and the
+    retention offers passed on the way."""
+
+    to: State | str
+    node: str
+    retention: int
+
+
+@dataclass
+class Exit:
+    """Where a chain of automatic nodes (say, set, branch, action) leads: an input node or an ending."""
+
+    node: str
+    retention: int  # retention offers on the way (the exit node's own included)
+    via: str | None  # next node of the chain (to rebuild it), None when the chain starts at the exit
+
+
+@dataclass
+class Graph:
+    flow: f.Flow
+    errors: bool  # follow `on_error` of actions (any caller) or only success (the proof)
+    memo: dict[str, dict[str, Exit]] = field(default_factory=dict)
+
+    def exits(self, start: str) -> dict[str, Exit]:
+        """Every input node or terminal reachable from `start` through automatic nodes, iteratively."""
+        stack = [(start, False)]
+        on_stack: set[str] = set()
+        while stack:
+            node_id, done = stack.pop()
+            if node_id in self.memo:
+                continue
+            succ = list(self._next(node_id))
+            if not done:
+                on_stack.add(node_id)
+                stack.append((node_id, True))
+                stack.extend((s, False) for s in succ if s not in self.memo and s not in on_stack)
+                continue
+            on_stack.discard(node_id)
+            node = self.flow.nodes[node_id]
+            own = int(node.retention)
+            if not succ:
+                self.memo[node_id] = {node_id: Exit(node_id, own, None)}
+                continue
+            merged: dict[str, Exit] = {}
+            for s in succ:
+                for target, ex in self.memo.get(s, {}).items():  # missing: a zero-turn loop (linted)
+                    if target not in merged or ex.retention + own > merged[target].retention:
+                        merged[target] = Exit(target, ex.retention + own, s)
+            self.memo[node_id] = merged
+        return self.memo[start]
+
+    def _next(self, node_id: str) -> Iterator[str]:
+        node = self.flow.nodes[node_id]
+        if isinstance(node, f.GatherNode | f.TransferNode | f.EndNode):
+            return
+        if isinstance(node, f.ActionNode):
+            yield node.next
+            if self.errors and node.on_error is not None:
+                yield node.on_error
+            return
+        for _, target in node.targets():
+            yield target
+
+    def chain(self, start: str, target: str) -> list[str]:
+        nodes, at = [start], start
+        while (via := self.memo[at][target].via) is not None:
+            nodes.append(via)
+            at = via
+        return nodes
+
+
+def caps(flow: f.Flow, node: f.GatherNode) -> tuple[int, int]:
+    return max(1, len(flow.ladder(node, "no_input"))), max(1, len(flow.ladder(node, "no_match")))
+
+
+def sample_data(node: f.CollectNode) -> str:
+    """Valid data for a collect node: what the persistent canceller gives when asked for an account number."""
+    digits = ("1234567890" * 4)[: node.digits.min]
+    if node.validate_ == "luhn":
+        digits = next(digits[:-1] + d for d in "0123456789" if luhn_ok(digits[:-1] + d))
+    return digits
+
+
+def answer(flow: f.Flow, node: f.GatherNode, meaning: Meaning) -> str:
+    """A caller answer that means `meaning` at `node` (for readable paths)."""
+    if meaning.kind == "data":
+        return meaning.value
+    if meaning.kind == "key":
+        return f"#{meaning.value}"
+    if meaning.kind == "intent":
+        intent = flow.all_intents[meaning.value]
+        return intent.phrases[0] if intent.phrases and node.speech else f"#{intent.keys[0]}"
+    return "(silence)" if meaning.kind == "no_input" else "(something it does not understand)"
+
+
+def any_caller_meanings(flow: f.Flow, node_id: str) -> list[Meaning]:
+    """Every way an input node can understand an answer: each route, key, data, no match, no input."""
+    node = flow.nodes[node_id]
+    assert isinstance(node, f.GatherNode)
+    found = [Meaning("no_input"), Meaning("no_match")]
+    found += [Meaning("intent", i) for i in flow.active_routes(node_id)]
+    found += [Meaning("key", k) for k in node.keys]
+    if isinstance(node, f.CollectNode):
+        found.append(Meaning("data", sample_data(node)))
+    return found
+
+
+class Explorer:
+    """The state graph of a flow under any caller behaviour, and (with `proof`) under a persistent canceller."""
+
+    def __init__(self, flow: f.Flow) -> None:
+        self.flow = flow
+        self.any = Graph(flow, errors=True)
+        self.proof = Graph(flow, errors=False)
+        #: state -> (previous state, the answer given there, what it meant), None for first states
+        self.parent: dict[State, tuple[State, str, Meaning] | None] = {}
+        self.outcomes: set[str] = set()
+
+    def step(self, graph: Graph, state: State, meaning: Meaning) -> tuple[Decision, list[Move]]:
+        """Where one meaning takes `state`: the decision, and each next state or ending it can lead to."""
+        node_id, ni, nm = state
+        decision = decide(self.flow, node_id, ni, nm, meaning)
+        if decision.target is None:
+            cap_ni, cap_nm = caps(self.flow, self.gather(node_id))
+            stay = (node_id, min(decision.no_input, cap_ni), min(decision.no_match, cap_nm))
+            return decision, [Move(stay, node_id, 0)]
+        return decision, [Move(self.exit_state(ex), ex.node, ex.retention)
+                          for ex in graph.exits(decision.target).values()]
+
+    def exit_state(self, ex: Exit) -> State | str:
+        node = self.flow.nodes[ex.node]
+        if isinstance(node, f.EndNode | f.TransferNode):
+            return node.outcome
+        return (ex.node, 0, 0)
+
+    def gather(self, node_id: str) -> f.GatherNode:
+        node = self.flow.nodes[node_id]
+        assert isinstance(node, f.GatherNode)
+        return node
+
+    def explore(self) -> list[State]:
+        """Breadth-first: every reachable state, each with the shortest way in (for counterexamples)."""
+        order: list[State] = []
+        queue: deque[State] = deque()
+        for ex in self.any.exits(self.flow.start).values():
+            first = self.exit_state(ex)
+            if isinstance(first, str):
+                self.outcomes.add(first)
+            elif first not in self.parent:
+                self.parent[first] = None
+                queue.append(first)
+        while queue:
+            state = queue.popleft()
+            order.append(state)
+            for meaning in any_caller_meanings(self.flow, state[0]):
+                _, moves = self.step(self.any, state, meaning)
+                for move in moves:
+                    if isinstance(move.to, str):
+                        self.outcomes.add(move.to)
+                    elif move.to not in self.parent:
+                        self.parent[move.to] = (state, answer(self.flow, self.gather(state[0]), meaning), meaning)
+                        queue.append(move.to)
+        return order
+
+    def way_in(self, state: State) -> list[tuple[State, str, Meaning]]:
+        """The shortest answers that lead from the start to `state`: (state, answer there, its meaning)."""
+        steps: list[tuple[State, str, Meaning]] = []
+        link = self.parent[state]
+        while link is not None:
+            steps.append(link)
+            link = self.parent[link[0]]
+        return steps[::-1]

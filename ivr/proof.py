@@ -1,0 +1,195 @@
+"""The proof that a persistent canceller reaches the guarantee's outcome within N turns, from every state.
+
+The canceller's graph has the reachable states as nodes and one edge per distinct thing its answers can mean
+there (every phrasing and the cancel key are tried; a collect node gets valid data), so the worst case over all
+phrasings and all branch directions is the longest path to the outcome. A depth-first pass computes it for every
+state at once, in time linear in the edges; a cycle, or any other ending, makes the worst case unbounded. The
+worst state is then shown as a counterexample: the shortest way in, then the canceller's worst path.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ivr import flow as f
+from ivr.explore import Explorer, Move, State, sample_data
+from ivr.intents import Digits, Meaning, Speech, interpret
+from ivr.lint import Finding
+
+#: natural cancel requests tried at every prompt besides the flow's own cancel phrases
+CANCEL_PHRASINGS = (
+    "cancel", "cancel please", "cancellation", "I want to cancel", "I want to cancel my service",
+    "cancel my account please", "cancel my subscription", "I'd like to cancel", "I need to cancel my account",
+    "please cancel my service", "cancel service", "cancel it", "I want to cancel right now", "cancel everything",
+)
+UNBOUNDED = -1
+
+
+@dataclass(frozen=True)
+class Event:
+    """One turn of a path (turn number, the node's prompt, the caller's answer, what it meant), or its ending
+    (turn None, with the outcome)."""
+
+    turn: int | None
+    node: str
+    prompt: str
+    heard: str | None = None
+    intent: str | None = None
+    cancelling: bool = False
+    outcome: str | None = None
+
+
+@dataclass
+class ProofResult:
+    worst: int | None
+    counterexample: tuple[Event, ...] = ()
+    findings: list[Finding] = field(default_factory=list)
+    summary: str = ""
+
+
+def canceller_inputs(flow: f.Flow, node_id: str) -> dict[Meaning, str]:
+    """What the persistent canceller's answers mean at `node_id`, each with the first answer that means it."""
+    node = flow.nodes[node_id]
+    assert isinstance(node, f.GatherNode)
+    if isinstance(node, f.CollectNode):
+        data = sample_data(node)
+        return {interpret(flow, node_id, Digits(data) if node.dtmf else Speech(data)): data}
+    intent = flow.all_intents.get(flow.guarantee.intent)
+    found: dict[Meaning, str] = {}
+    if node.speech:
+        for phrase in dict.fromkeys([*(intent.phrases if intent else ()), *CANCEL_PHRASINGS]):
+            found.setdefault(interpret(flow, node_id, Speech(phrase)), phrase)
+    if node.dtmf and intent is not None:
+        for key in intent.keys:
+            found.setdefault(interpret(flow, node_id, Digits(key)), f"#{key}")
+    return found
+
+
+def prompt_text(flow: f.Flow, node_id: str) -> str:
+    """A node's prompt as a designer wrote it (templates unfilled, audio shown as [file])."""
+    parts = flow.nodes[node_id].prompt
+    return " ".join(p.say if p.say is not None else f"[{p.play}]" for p in parts)
+
+
+def _label(meaning: Meaning) -> str:
+    return meaning.value if meaning.kind == "intent" else str(meaning)
+
+
+class _Proof:
+    def __init__(self, explorer: Explorer) -> None:
+        self.ex = explorer
+        self.flow = explorer.flow
+        self.goal = self.flow.guarantee.outcome
+        self.turns: dict[State, int] = {}  # UNBOUNDED when the canceller can be kept from the goal
+        self.saves: dict[State, int] = {}  # most retention offers after the state on a canceller's path
+        self.worst: dict[State, tuple[str, Meaning, Move]] = {}  # the answer and move of the worst path
+        self.inputs: dict[str, dict[Meaning, str]] = {}
+        self.findings: list[Finding] = []
+
+    def moves(self, state: State) -> list[tuple[str, Meaning, Move]]:
+        node_id = state[0]
+        if node_id not in self.inputs:
+            self.inputs[node_id] = canceller_inputs(self.flow, node_id)
+        return [(text, meaning, move) for meaning, text in self.inputs[node_id].items()
+                for move in self.ex.step(self.ex.proof, state, meaning)[1]]
+
+    def _value(self, move: Move) -> tuple[int, int]:
+        """(turns still needed, retention offers still to come) after `move`."""
+        if isinstance(move.to, str):
+            return (0, 0) if move.to == self.goal else (UNBOUNDED, 0)
+        return self.turns[move.to], self.saves[move.to]
+
+    def solve(self, root: State) -> None:
+        """Longest canceller path from `root` (and everything below it), iteratively."""
+        stack: list[tuple[State, list[tuple[str, Meaning, Move]] | None]] = [(root, None)]
+        open_: set[State] = set()
+        while stack:
+            state, pending = stack.pop()
+            if pending is None:
+                if state in self.turns:
+                    continue
+                pending = self.moves(state)
+                open_.add(state)
+                stack.append((state, pending))
+                stack.extend((m.to, None) for _, _, m in pending
+                             if not isinstance(m.to, str) and m.to not in self.turns and m.to not in open_)
+                continue
+            best: tuple[int, int, int] | None = None
+            for i, (_, _, move) in enumerate(pending):
+                if not isinstance(move.to, str) and move.to in open_:
+                    turns, saves = UNBOUNDED, 0  # a cycle the canceller can be kept in forever
+                else:
+                    turns, saves = self._value(move)
+                rank = (turns == UNBOUNDED, turns, saves + move.retention)
+                if best is None or rank > best:
+                    best, self.worst[state] = rank, pending[i]
+            open_.discard(state)
+            assert best is not None
+            self.turns[state] = UNBOUNDED if best[0] else best[1] + 1
+            self.saves[state] = best[2]
+
+    def path(self, state: State) -> list[Event]:
+        """The way in (shortest), then the canceller's worst path from `state` until an ending or a repeat."""
+        events: list[Event] = []
+        for turn, (at, answer, meaning) in enumerate(self.ex.way_in(state), 1):
+            events.append(Event(turn, at[0], prompt_text(self.flow, at[0]), answer, _label(meaning)))
+        seen: set[State] = set()
+        at_state: State | str = state
+        while not isinstance(at_state, str) and at_state not in seen:
+            seen.add(at_state)
+            answer, meaning, move = self.worst[at_state]
+            events.append(Event(len(events) + 1, at_state[0], prompt_text(self.flow, at_state[0]), answer,
+                                _label(meaning), cancelling=True))
+            at_state = move.to
+            last = move
+        if isinstance(at_state, str):
+            events.append(Event(None, last.node, prompt_text(self.flow, last.node), outcome=at_state))
+        else:
+            first = next(e.turn for e in events if e.cancelling and e.node == at_state[0])
+            events.append(Event(None, at_state[0], f"(the call is back at turn {first}'s prompt, and repeats)"))
+        return events
+
+
+def prove(explorer: Explorer, states: list[State], within: int, lines: dict[str, int]) -> ProofResult:
+    """Prove the guarantee from every state in `states` (reachable, in breadth-first order)."""
+    proof = _Proof(explorer)
+    for state in states:
+        proof.solve(state)
+    goal, intent = proof.flow.guarantee.outcome, proof.flow.guarantee.intent
+    result = ProofResult(worst=None)
+    for node_id, inputs in proof.inputs.items():
+        for meaning, text in inputs.items():
+            if meaning.kind in ("intent", "key") and meaning.value != intent:
+                result.findings.append(Finding(
+                    "warning", "cancel-shadowed",
+                    f"{node_id}: the cancel request {text!r} is heard as {meaning} here, not as {intent!r}",
+                    node_id, lines.get(node_id)))
+    for state in states:
+        offers = int(proof.flow.nodes[state[0]].retention) + proof.saves[state]
+        if proof.turns[state] != UNBOUNDED and offers > 1:
+            path = " -> ".join(e.node for e in proof.path(state))
+            result.findings.append(Finding(
+                "error", "multiple-save-offers",
+                f"a caller cancelling from {state[0]} hears {offers} retention offers: {path}",
+                state[0], lines.get(state[0])))
+            break
+    if not states:
+        result.summary = "no input node is reachable: no caller can ask to cancel"
+        return result
+    failing = [s for s in states if proof.turns[s] == UNBOUNDED]
+    target = failing[0] if failing else max(states, key=lambda s: proof.turns[s])
+    worst = None if failing else proof.turns[target]
+    result.worst = worst
+    if worst is not None and worst <= within:
+        result.summary = (f"a caller who keeps asking to {intent} reaches {goal!r} within {worst} turn(s) from "
+                          f"every one of {len(states)} reachable states (limit {within})")
+        return result
+    result.counterexample = tuple(proof.path(target))
+    ending = result.counterexample[-1]
+    why = (f"the call ends {ending.outcome!r}" if ending.outcome else "the call loops") if failing else \
+        f"it takes {worst} turns"
+    result.summary = f"a caller who keeps asking to {intent} from {target[0]} does not reach {goal!r} within " \
+                     f"{within} turns: {why}"
+    result.findings.append(Finding("error", "cancel-not-guaranteed", result.summary, target[0],
+                                   lines.get(target[0])))
+    return result
