@@ -16,7 +16,7 @@ from __future__ import annotations
 import string
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import Literal
+from typing import Literal, cast
 
 from ivr import flow as f
 from ivr.errors import EngineError
@@ -134,22 +134,27 @@ def _prompts(parts: tuple[f.PromptPart, ...], variables: Mapping[str, str]) -> t
 
 
 def decide(flow: f.Flow, node_id: str, no_input: int, no_match: int, meaning: Meaning) -> Decision:
-    """The routing table of an input node. Total: every meaning has a decision."""
-    node = flow.nodes[node_id]
-    assert isinstance(node, f.GatherNode)
-    if meaning.kind in ("no_input", "no_match"):
-        no_input += meaning.kind == "no_input"
-        no_match += meaning.kind == "no_match"
-        ladder = flow.ladder(node, "no_input" if meaning.kind == "no_input" else "no_match")
-        count = no_input if meaning.kind == "no_input" else no_match
+    """The routing table of an input node. Total: every meaning has a decision.
+
+    The counts matter only to no-input / no-match (which rung of the ladder); any other meaning's decision is
+    the same whatever the counts, apart from carrying them along when the call stays at the node."""
+    node = cast(f.GatherNode, flow.nodes[node_id])  # only input nodes wait for answers
+    kind = meaning.kind
+    if kind == "no_input" or kind == "no_match":
+        if kind == "no_input":
+            no_input += 1
+            count = no_input
+        else:
+            no_match += 1
+            count = no_match
+        ladder = flow.ladder(node, kind)
         rung = ladder[min(count, len(ladder)) - 1] if ladder else f.Handler()
         if rung.goto is not None:
             return Decision(rung.goto, rung.message, no_input=no_input, no_match=no_match)
         return Decision(None, rung.message, rung.reprompt, no_input=no_input, no_match=no_match)
-    if meaning.kind == "data":
-        assert isinstance(node, f.CollectNode)
-        return Decision(node.next)
-    target = node.keys[meaning.value] if meaning.kind == "key" else flow.active_routes(node_id)[meaning.value]
+    if kind == "data":
+        return Decision(cast(f.CollectNode, node).next)
+    target = node.keys[meaning.value] if kind == "key" else flow.active_routes(node_id)[meaning.value]
     if target == f.REPEAT:
         return Decision(None, no_input=no_input, no_match=no_match)
     if target == f.HELP:

@@ -47,6 +47,8 @@ class Graph:
 
     def exits(self, start: str) -> dict[str, Exit]:
         """Every input node or terminal reachable from `start` through automatic nodes, iteratively."""
+        if start in self.memo:
+            return self.memo[start]
         stack = [(start, False)]
         on_stack: set[str] = set()
         while stack:
@@ -117,11 +119,14 @@ def answer(flow: f.Flow, node: f.GatherNode, meaning: Meaning) -> str:
     return "(silence)" if meaning.kind == "no_input" else "(something it does not understand)"
 
 
+LADDER_MEANINGS = (Meaning("no_input"), Meaning("no_match"))
+
+
 def any_caller_meanings(flow: f.Flow, node_id: str) -> list[Meaning]:
     """Every way an input node can understand an answer: each route, key, data, no match, no input."""
     node = flow.nodes[node_id]
     assert isinstance(node, f.GatherNode)
-    found = [Meaning("no_input"), Meaning("no_match")]
+    found = list(LADDER_MEANINGS)
     found += [Meaning("intent", i) for i in flow.active_routes(node_id)]
     found += [Meaning("key", k) for k in node.keys]
     if isinstance(node, f.CollectNode):
@@ -139,17 +144,40 @@ class Explorer:
         #: state -> (previous state, the answer given there, what it meant), None for first states
         self.parent: dict[State, tuple[State, str, Meaning] | None] = {}
         self.outcomes: set[str] = set()
+        self._moves: dict[tuple[bool, str, Meaning], tuple[Decision, list[Move]]] = {}
+        self._caps: dict[str, tuple[int, int]] = {}
+        self._seen_nodes: set[str] = set()
 
     def step(self, graph: Graph, state: State, meaning: Meaning) -> tuple[Decision, list[Move]]:
-        """Where one meaning takes `state`: the decision, and each next state or ending it can lead to."""
+        """Where one meaning takes `state`: the decision, and each next state or ending it can lead to.
+
+        Only no-input / no-match decisions depend on the counts (see `engine.decide`), so the others are
+        decided once per node and meaning."""
         node_id, ni, nm = state
-        decision = decide(self.flow, node_id, ni, nm, meaning)
+        ladder = meaning.kind in ("no_input", "no_match")
+        key = (graph.errors, node_id, meaning)
+        if not ladder and key in self._moves:
+            decision, moves = self._moves[key]
+        else:
+            decision = decide(self.flow, node_id, ni, nm, meaning)
+            if decision.target is None:
+                moves = []
+            else:
+                moves = [Move(self.exit_state(ex), ex.node, ex.retention)
+                         for ex in graph.exits(decision.target).values()]
+            if not ladder:
+                self._moves[key] = (decision, moves)
         if decision.target is None:
-            cap_ni, cap_nm = caps(self.flow, self.gather(node_id))
-            stay = (node_id, min(decision.no_input, cap_ni), min(decision.no_match, cap_nm))
+            cap_ni, cap_nm = self.caps(node_id)
+            stay = (node_id, min(decision.no_input, cap_ni), min(decision.no_match, cap_nm)) if ladder else state
             return decision, [Move(stay, node_id, 0)]
-        return decision, [Move(self.exit_state(ex), ex.node, ex.retention)
-                          for ex in graph.exits(decision.target).values()]
+        return decision, moves
+
+    def caps(self, node_id: str) -> tuple[int, int]:
+        found = self._caps.get(node_id)
+        if found is None:
+            found = self._caps[node_id] = caps(self.flow, self.gather(node_id))
+        return found
 
     def exit_state(self, ex: Exit) -> State | str:
         node = self.flow.nodes[ex.node]
@@ -176,7 +204,11 @@ class Explorer:
         while queue:
             state = queue.popleft()
             order.append(state)
-            for meaning in any_caller_meanings(self.flow, state[0]):
+            # answers other than silence / no match lead to the same places whatever the counts: try them at
+            # a node's first state only (the earliest, so the shortest way in is kept)
+            first = state[0] not in self._seen_nodes
+            self._seen_nodes.add(state[0])
+            for meaning in any_caller_meanings(self.flow, state[0]) if first else LADDER_MEANINGS:
                 _, moves = self.step(self.any, state, meaning)
                 for move in moves:
                     if isinstance(move.to, str):

@@ -114,7 +114,7 @@ class Handler(Model):
     reprompt: bool = Field(True, description="after the message, play the node's prompt again")
     goto: Target | None = Field(None, description="escalate: leave the node for this target")
 
-    @property
+    @cached_property
     def message(self) -> tuple[PromptPart, ...]:
         if self.say is not None:
             return (PromptPart(say=self.say),)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Literal
 
 from ivr.flow import CollectNode, ConfirmNode, Flow, GatherNode
@@ -98,6 +99,7 @@ def _numbers(words: list[str]) -> list[str]:
     return out
 
 
+@lru_cache(maxsize=16384)
 def normalise(text: str) -> tuple[str, ...]:
     """Lower-case words with punctuation, fillers and number words normalised (see module docstring)."""
     text = text.lower().replace("'", "").replace("\u2019", "").replace("&", " and ")

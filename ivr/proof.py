@@ -84,14 +84,25 @@ class _Proof:
         self.saves: dict[State, int] = {}  # most retention offers after the state on a canceller's path
         self.worst: dict[State, tuple[str, Meaning, Move]] = {}  # the answer and move of the worst path
         self.inputs: dict[str, dict[Meaning, str]] = {}
+        self.fixed: dict[str, list[tuple[str, Meaning, Move]]] = {}  # moves the same from every count
+        self.varying: dict[str, list[tuple[Meaning, str]]] = {}  # answers whose moves depend on the counts
         self.findings: list[Finding] = []
 
     def moves(self, state: State) -> list[tuple[str, Meaning, Move]]:
+        """The canceller's moves from `state`; those not through a ladder are the same for every count."""
         node_id = state[0]
         if node_id not in self.inputs:
             self.inputs[node_id] = canceller_inputs(self.flow, node_id)
-        return [(text, meaning, move) for meaning, text in self.inputs[node_id].items()
-                for move in self.ex.step(self.ex.proof, state, meaning)[1]]
+            self.fixed[node_id], self.varying[node_id] = [], []
+            for meaning, text in self.inputs[node_id].items():
+                decision, moves = self.ex.step(self.ex.proof, state, meaning)
+                if decision.target is None or meaning.kind in ("no_input", "no_match"):
+                    self.varying[node_id].append((meaning, text))
+                else:
+                    self.fixed[node_id].extend((text, meaning, move) for move in moves)
+        varying = [(text, meaning, move) for meaning, text in self.varying[node_id]
+                   for move in self.ex.step(self.ex.proof, state, meaning)[1]]
+        return self.fixed[node_id] + varying if varying else self.fixed[node_id]
 
     def _value(self, move: Move) -> tuple[int, int]:
         """(turns still needed, retention offers still to come) after `move`."""

@@ -87,7 +87,12 @@ class _Checker:
             if not value.replace("_", "").replace("-", "").isalnum():
                 self.add(("outcomes",), f"outcome {value!r} must be a word (letters, digits, _ or -)")
         self.intent(("guarantee", "intent"), flow.guarantee.intent)
-        self.outcome(("guarantee", "outcome"), flow.guarantee.outcome)
+        if "guarantee" in flow.model_fields_set:
+            self.outcome(("guarantee", "outcome"), flow.guarantee.outcome)
+        elif flow.guarantee.outcome not in flow.outcomes:
+            self.add(("outcomes",), f"the guarantee's outcome {flow.guarantee.outcome!r} (the default) is not one of "
+                                    f"the flow's outcomes {list(flow.outcomes)}; add it, or set guarantee.outcome",
+                     "undefined-outcome")
         for intent, target in flow.global_routes.items():
             self.intent(("globals", intent), intent)
             self.target(("globals", intent), target, input_route=True)

@@ -1,0 +1,167 @@
+"""The proof and the lints: the obstructive 2014-style flow, near-miss flows for every finding code, and the
+example flows."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ivr.check import check
+from ivr.flow import Flow
+from ivr.loader import load_flow
+
+ROOT = Path(__file__).resolve().parent.parent
+LADDER = [{"say": "Sorry?"}, {"say": "Let me get someone.", "goto": "agent"}]
+
+#: a small flow with no findings at all; each near-miss below changes one thing
+BASE: dict[str, Any] = {
+    "name": "base",
+    "start": "menu",
+    "outcomes": ["cancelled", "resolved", "transferred"],
+    "guarantee": {"within": 3},
+    "intents": {
+        "billing": {"phrases": ["billing"], "keys": ["1"]},
+        "cancel": {"phrases": ["cancel", "cancellation", "i want to cancel", "cancel my account"], "keys": ["9"]},
+    },
+    "globals": {"cancel": "confirm", "agent": "agent"},
+    "defaults": {"no_input": LADDER, "no_match": LADDER},
+    "nodes": {
+        "menu": {"type": "menu", "prompt": "Say billing or cancel.", "routes": {"billing": "bill"}},
+        "bill": {"type": "end", "prompt": "You owe nothing.", "outcome": "resolved"},
+        "confirm": {"type": "confirm", "prompt": "Cancel?", "yes": "record", "no": "menu",
+                    "routes": {"cancel": "record"}},
+        "record": {"type": "action", "effect": "record_cancellation", "next": "done"},
+        "done": {"type": "end", "prompt": "Cancelled.", "outcome": "cancelled"},
+        "agent": {"type": "transfer", "number": "+18005550100"},
+    },
+}
+
+
+def variant(nodes: dict[str, Any] | None = None, **top: Any) -> Flow:
+    data = copy.deepcopy(BASE)
+    data["nodes"].update(nodes or {})
+    data.update(top)
+    return Flow.model_validate(data)
+
+
+NEAR_MISSES = [
+    ("base", variant(), set()),
+    ("unreachable", variant({"orphan": {"type": "end", "outcome": "resolved"}}), {"unreachable-node"}),
+    ("zero-turn loop", variant({"menu": {"type": "menu", "prompt": "Hi", "routes": {"billing": "a"}},
+                                "a": {"type": "say", "prompt": "A", "next": "b"},
+                                "b": {"type": "set", "set": {}, "next": "a"}}),
+     {"zero-turn-loop", "dead-end", "unreachable-node"}),
+    ("own ladder never escalates", variant({"menu": {"type": "menu", "prompt": "Hi", "routes": {"billing": "bill"},
+                                                     "no_match": [{"say": "Sorry?"}]}}), {"unbounded-reprompt"}),
+    ("default ladder never escalates", variant(defaults={"no_input": [{"say": "Hello?"}]}), {"unbounded-reprompt"}),
+    ("collect opts out of cancel", variant({
+        "acct": {"type": "collect", "prompt": "Account?", "var": "acct", "next": "menu", "opt_out": ["cancel"]},
+    }, variables={"acct": ""}, start="acct"), {"cancel-opt-out"}),
+    ("dead end", variant({
+        "menu": {"type": "menu", "prompt": "Hi", "routes": {"billing": "trap"}},
+        "trap": {"type": "menu", "prompt": "Forever", "opt_out": ["cancel", "agent"], "routes": {"billing": "trap"},
+                 "no_input": [{"say": "?"}], "no_match": [{"say": "?"}]},
+    }), {"dead-end", "unbounded-reprompt", "cancel-opt-out", "cancel-not-guaranteed", "unreachable-node"}),
+    ("too slow for N", variant(guarantee={"within": 1}), {"cancel-not-guaranteed"}),
+    ("shadowed cancel", variant({
+        "menu": {"type": "menu", "prompt": "Hi", "routes": {"billing": "bill", "close": "bill"}},
+    }, intents={**BASE["intents"], "close": {"phrases": ["cancel my account please"]}}),
+        {"cancel-shadowed", "cancel-not-guaranteed"}),
+    ("two save offers", variant({
+        "offer1": {"type": "menu", "retention": True, "prompt": "Half price?", "routes": {"cancel": "offer2"}},
+        "offer2": {"type": "menu", "retention": True, "prompt": "A free month?", "routes": {"cancel": "confirm"}},
+    }, globals={"cancel": "offer1", "agent": "agent"}, guarantee={"within": 5}), {"multiple-save-offers"}),
+    ("cancel transfers instead", variant(globals={"cancel": "agent", "agent": "agent"}),
+     {"cancel-not-guaranteed", "unreachable-node"}),
+]
+
+
+@pytest.mark.parametrize(("name", "flow", "codes"), NEAR_MISSES, ids=[n for n, _, _ in NEAR_MISSES])
+def test_near_miss_findings(name: str, flow: Flow, codes: set[str]) -> None:
+    report = check(flow)
+    assert {x.code for x in report.findings} == codes
+    assert report.ok == (not any(x.severity == "error" for x in report.findings))
+
+
+def test_missing_audio_is_an_error_only_when_audio_files_are_known() -> None:
+    flow = variant({"menu": {"type": "menu", "prompt": [{"play": "hello.wav"}, "Say billing."],
+                             "routes": {"billing": "bill"}}})
+    assert check(flow).ok
+    report = check(flow, audio_files=["other.wav"])
+    assert [(x.code, x.node) for x in report.findings] == [("missing-audio", "menu")]
+    assert check(flow, audio_files=["hello.wav"]).ok
+
+
+def test_base_worst_case_is_exact() -> None:
+    report = check(variant())
+    assert (report.ok, report.worst_case_turns, report.within) == (True, 2, 3)
+    assert report.counterexample == ()
+
+
+def test_within_argument_overrides_the_flow() -> None:
+    report = check(variant(), within=1)
+    assert not report.ok
+    assert report.within == 1
+    assert [(e.turn, e.node, e.heard, e.cancelling) for e in report.counterexample] == [
+        (1, "menu", "cancel", True), (2, "confirm", "cancel", True), (None, "done", None, False)]
+    assert report.counterexample[-1].outcome == "cancelled"
+
+
+def test_retention_loop_2014_is_rejected_with_the_loop_as_counterexample() -> None:
+    flow, source = load_flow(ROOT / "tests/flows/retention-loop-2014.yaml")
+    report = check(flow)
+    assert not report.ok
+    assert report.worst_case_turns is None
+    assert [x.code for x in report.findings if x.severity == "error"] == ["cancel-not-guaranteed"]
+    nodes = [e.node for e in report.counterexample]
+    assert nodes == ["main_menu", "why_leaving", "help_you", "why_leaving"]
+    assert report.counterexample[-1].prompt == "(the call is back at turn 2's prompt, and repeats)"
+    assert all(e.intent == "cancel" for e in report.counterexample[:-1])
+
+
+def test_counterexample_starts_with_the_shortest_way_in() -> None:
+    # cancelling is only slow from the billing sub-menu: the counterexample must first get the caller there
+    flow = variant({
+        "menu": {"type": "menu", "prompt": "Hi", "routes": {"billing": "sub"}},
+        "sub": {"type": "menu", "prompt": "Billing menu", "routes": {"cancel": "detour"}},
+        "detour": {"type": "confirm", "prompt": "Sure?", "yes": "confirm", "no": "confirm",
+                   "routes": {"cancel": "confirm"}},
+    }, guarantee={"within": 2})
+    report = check(flow)
+    assert report.worst_case_turns == 3
+    assert not report.ok
+    assert [(e.node, e.heard, e.cancelling) for e in report.counterexample[:2]] == [
+        ("menu", "billing", False), ("sub", "cancel", True)]
+
+
+def test_branches_are_explored_both_ways() -> None:
+    flow = variant({
+        "menu": {"type": "menu", "prompt": "Hi", "routes": {"billing": "bill"}},
+        "confirm": {"type": "branch", "var": "vip", "cases": {"yes": "slow"}, "default": "ask"},
+        "slow": {"type": "say", "prompt": "One moment.", "next": "ask2"},
+        "ask2": {"type": "confirm", "prompt": "Really?", "yes": "ask", "no": "ask", "routes": {"cancel": "ask"}},
+        "ask": {"type": "confirm", "prompt": "Cancel?", "yes": "record", "no": "menu",
+                "routes": {"cancel": "record"}},
+    }, variables={"vip": ""})
+    assert check(flow).worst_case_turns == 3  # menu -> ask2 -> ask -> done, though vip is never "yes" here
+
+
+def test_a_counter_state_is_its_own_state() -> None:
+    # after two silences the next one escalates to an agent: a canceller is unaffected (cancel is understood)
+    report = check(variant())
+    # menu and confirm, each with no-input and no-match counts of 0 or 1: the second of either escalates
+    assert report.states == 8
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "flows").glob("*.yaml")), ids=lambda p: p.name)
+def test_example_flows_are_proven_with_no_findings(path: Path) -> None:
+    flow, _ = load_flow(path)
+    report = check(flow, audio_files=[p.name for p in (ROOT / "audio").iterdir()])
+    assert report.ok, report.summary
+    assert report.findings == ()
+    assert report.worst_case_turns is not None
+    assert flow.guarantee.within is not None
+    assert report.worst_case_turns <= flow.guarantee.within
