@@ -146,6 +146,7 @@ class Explorer:
         self.outcomes: set[str] = set()
         self._moves: dict[tuple[bool, str, Meaning], tuple[Decision, list[Move]]] = {}
         self._caps: dict[str, tuple[int, int]] = {}
+        self._targets: dict[tuple[bool, str], list[Move]] = {}
         self._seen_nodes: set[str] = set()
 
     def step(self, graph: Graph, state: State, meaning: Meaning) -> tuple[Decision, list[Move]]:
@@ -160,11 +161,7 @@ class Explorer:
             decision, moves = self._moves[key]
         else:
             decision = decide(self.flow, node_id, ni, nm, meaning)
-            if decision.target is None:
-                moves = []
-            else:
-                moves = [Move(self.exit_state(ex), ex.node, ex.retention)
-                         for ex in graph.exits(decision.target).values()]
+            moves = [] if decision.target is None else self.moves_to(graph, decision.target)
             if not ladder:
                 self._moves[key] = (decision, moves)
         if decision.target is None:
@@ -172,6 +169,15 @@ class Explorer:
             stay = (node_id, min(decision.no_input, cap_ni), min(decision.no_match, cap_nm)) if ladder else state
             return decision, [Move(stay, node_id, 0)]
         return decision, moves
+
+    def moves_to(self, graph: Graph, target: str) -> list[Move]:
+        """The moves of going to `target`: the input nodes and endings its automatic nodes lead to."""
+        key = (graph.errors, target)
+        found = self._targets.get(key)
+        if found is None:
+            found = self._targets[key] = [Move(self.exit_state(ex), ex.node, ex.retention)
+                                          for ex in graph.exits(target).values()]
+        return found
 
     def caps(self, node_id: str) -> tuple[int, int]:
         found = self._caps.get(node_id)
@@ -206,9 +212,9 @@ class Explorer:
             order.append(state)
             # answers other than silence / no match lead to the same places whatever the counts: try them at
             # a node's first state only (the earliest, so the shortest way in is kept)
-            first = state[0] not in self._seen_nodes
+            new_node = state[0] not in self._seen_nodes
             self._seen_nodes.add(state[0])
-            for meaning in any_caller_meanings(self.flow, state[0]) if first else LADDER_MEANINGS:
+            for meaning in any_caller_meanings(self.flow, state[0]) if new_node else LADDER_MEANINGS:
                 _, moves = self.step(self.any, state, meaning)
                 for move in moves:
                     if isinstance(move.to, str):

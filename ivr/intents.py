@@ -123,6 +123,8 @@ class Matcher:
                 if words:
                     self.by_first.setdefault(words[0], []).append((words, name))
         self._cache: dict[tuple[str, ...], Mapping[str, int]] = {}
+        self.hearing: dict[str, tuple[tuple[str, bool, int], ...]] = {}
+        self.best: dict[tuple[tuple[tuple[str, bool, int], ...], tuple[str, ...]], str | None] = {}
 
     def lengths(self, tokens: tuple[str, ...]) -> Mapping[str, int]:
         """intent -> length in words of its longest phrase found in `tokens`."""
@@ -154,12 +156,24 @@ def matcher(flow: Flow) -> Matcher:
 
 def best_intent(flow: Flow, node_id: str, tokens: tuple[str, ...]) -> str | None:
     """The intent `tokens` mean at `node_id`, by the precedence in the module docstring, or None."""
-    routes = flow.active_routes(node_id)
-    node = flow.nodes[node_id]
-    assert isinstance(node, GatherNode)
-    found = [(length, _is_local(flow, node, name), -flow.intent_order[name], name)
-             for name, length in matcher(flow).lengths(tokens).items() if name in routes]
-    return max(found)[3] if found else None
+    m = matcher(flow)
+    hearing = m.hearing.get(node_id)
+    if hearing is None:
+        node = flow.nodes[node_id]
+        assert isinstance(node, GatherNode)
+        # what a node hears, as (intent, local?, order) — nodes that hear alike share cached answers
+        hearing = m.hearing[node_id] = tuple(sorted(
+            (name, _is_local(flow, node, name), -flow.intent_order[name]) for name in flow.active_routes(node_id)))
+    key = (hearing, tokens)
+    if key in m.best:
+        return m.best[key]
+    lengths = m.lengths(tokens)
+    found = [(lengths[name], local, order, name) for name, local, order in hearing if name in lengths]
+    best = max(found)[3] if found else None
+    if len(m.best) > 65536:
+        m.best.clear()
+    m.best[key] = best
+    return best
 
 
 def _is_local(flow: Flow, node: GatherNode, intent: str) -> bool:

@@ -120,6 +120,12 @@ class _Proof:
                 if state in self.turns:
                     continue
                 pending = self.moves(state)
+                base = (state[0], 0, 0)
+                if not self.varying[state[0]] and base in self.turns:
+                    # every answer here leads where it leads from the node's first state: same result
+                    self.turns[state], self.saves[state] = self.turns[base], self.saves[base]
+                    self.worst[state] = self.worst[base]
+                    continue
                 open_.add(state)
                 stack.append((state, pending))
                 stack.extend((m.to, None) for _, _, m in pending

@@ -1,0 +1,34 @@
+# Everything a newcomer or CI needs, from a fresh machine: `make demo` and `make test` (see README).
+PYTHON ?= python3
+# Debian packages the tests use (graphviz: `dot` validates the graphs `ivr graph --format dot` draws)
+APT_PACKAGES := graphviz
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: setup system demo test test-fast lint bench
+
+system:
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing Debian packages: $$missing"; \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+setup: system
+	$(PYTHON) -m pip install --quiet --disable-pip-version-check --root-user-action=ignore -e '.[dev]'
+
+demo: setup
+	bash scripts/demo.sh
+
+test: setup
+	$(PYTHON) -m pytest
+
+test-fast: setup
+	$(PYTHON) -m pytest -m 'not slow'
+
+lint: setup
+	$(PYTHON) -m ruff check .
+	$(PYTHON) -m mypy
+	lint-imports
+
+bench: setup
+	$(PYTHON) bench/check_scaling.py
