@@ -65,7 +65,8 @@ class FlowError(IvrError):
 
     def located(self, file: str | None, line_of: dict[tuple[str, ...], int]) -> FlowError:
         """The same problems with the file name and the line of the nearest known key added."""
-        return FlowError([p.located(file, nearest_line(p.path, line_of)) for p in self.problems])
+        return FlowError([p.located(file, p.line if p.line is not None else nearest_line(p.path, line_of))
+                          for p in self.problems])
 
 
 def nearest_line(path: tuple[str, ...], line_of: dict[tuple[str, ...], int]) -> int | None:

@@ -24,6 +24,15 @@ REPEAT, HELP = "@repeat", "@help"
 RESERVED_TARGETS = (REPEAT, HELP)
 BUILTIN_VARIABLES = ("caller", "called")
 NODE_ID = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
+#: what a value of a pattern-checked key must look like, in words (shown instead of the regular expression)
+PATTERN_MESSAGES = {
+    "name": "is not a flow name: use letters, digits, '_' and '-' (no spaces)",
+    "language": "is not a language tag like 'en-US' or 'ko-KR'",
+    "speech_timeout": "is not 'auto' or a whole number of seconds",
+    "effect": "is not an effect name: lower-case letters, digits and '_', starting with a letter",
+    "number": "is not a phone number: write 3 to 15 digits with an optional leading '+' (e.g. '+18005550100'), "
+              "or a 'sip:' or 'client:' address",
+}
 
 #: phrases for intents a flow may use without declaring them; a flow's own declaration replaces these
 BUILTIN_INTENTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
@@ -86,11 +95,14 @@ class PromptPart(Model):
     def _one_of(self) -> PromptPart:
         if (self.say is None) == (self.play is None):
             raise ValueError("a prompt part needs exactly one of 'say' or 'play'")
-        if self.play is not None and (
-            not self.play or self.play.startswith(("/", "\\")) or ".." in re.split(r"[/\\]", self.play)
-        ):
-            raise ValueError(f"audio file {self.play!r} must be a relative path inside audio/ (no '..')")
+        _check_audio(self.play)
         return self
+
+
+def _check_audio(play: str | None) -> None:
+    """An audio file is named relative to audio/ and may not climb out of it."""
+    if play is not None and (not play or play.startswith(("/", "\\")) or ".." in re.split(r"[/\\]", play)):
+        raise ValueError(f"audio file {play!r} must be a relative path inside audio/ (no '..')")
 
 
 def _prompt_parts(value: object) -> object:
@@ -113,6 +125,13 @@ class Handler(Model):
     play: str | None = None
     reprompt: bool = Field(True, description="after the message, play the node's prompt again")
     goto: Target | None = Field(None, description="escalate: leave the node for this target")
+
+    @model_validator(mode="after")
+    def _say_or_play(self) -> Handler:
+        if self.say is not None and self.play is not None:
+            raise ValueError("a ladder rung takes 'say' or 'play', not both")
+        _check_audio(self.play)
+        return self
 
     @cached_property
     def message(self) -> tuple[PromptPart, ...]:

@@ -36,36 +36,76 @@ class Source:
 def _compose(text: str, file: str) -> yaml.Node | None:
     try:
         return yaml.compose(text, Loader=yaml.BaseLoader)
+    except yaml.reader.ReaderError as exc:
+        line, column = _line_col(text, exc.position)
+        raise FlowFileError(f"{file}:{line}: not valid YAML: unacceptable character {chr(exc.character)!r} in "
+                            f"column {column}: special characters are not allowed") from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = f":{mark.line + 1}" if mark is not None else ""
-        raise FlowFileError(f"{file}{line}: not valid YAML: {exc.problem or exc.context}") from None
+        what = exc.problem or exc.context
+        if exc.context and exc.problem and exc.context_mark is not None:
+            what = f"{exc.context} (line {exc.context_mark.line + 1}), {exc.problem}"
+        raise FlowFileError(f"{file}{line}: not valid YAML: {what}") from None
     except yaml.YAMLError as exc:
         raise FlowFileError(f"{file}: not valid YAML: {exc}") from None
 
 
-def _plain(node: yaml.Node, path: tuple[str, ...], lines: Lines, problems: list[Problem]) -> Any:
-    """Turn a composed YAML node into dicts, lists and strings, recording lines and duplicate keys."""
-    lines.setdefault(path, node.start_mark.line + 1)
-    if isinstance(node, yaml.MappingNode):
+def _line_col(text: str, position: int) -> tuple[int, int]:
+    """1-based line and column of a character offset."""
+    before = text[:position]
+    return before.count("\n") + 1, position - (before.rfind("\n") + 1) + 1
+
+
+#: aliases can make a tiny file expand to gigabytes ("billion laughs"); no real flow comes near this
+MAX_VALUES = 200_000
+
+
+class _Composer:
+    """Turns a composed YAML node into dicts, lists and strings, recording lines and duplicate keys."""
+
+    def __init__(self) -> None:
+        self.lines: Lines = {}
+        self.problems: list[Problem] = []
+        self.inside: set[int] = set()  # ids of the collections being converted (a recursive alias loops)
+        self.values = 0
+
+    def plain(self, node: yaml.Node, path: tuple[str, ...]) -> Any:
+        self.lines.setdefault(path, node.start_mark.line + 1)
+        self.values += 1
+        if self.values > MAX_VALUES:
+            raise FlowFileError(f"line {node.start_mark.line + 1}: the flow expands to more than {MAX_VALUES} "
+                                "values (nested YAML aliases?)")
+        if isinstance(node, yaml.ScalarNode):
+            return node.value
+        if id(node) in self.inside:
+            self.problems.append(Problem(path, "recursive YAML alias: the value contains itself")
+                                 .located(None, self.lines[path]))
+            return None
+        self.inside.add(id(node))
+        try:
+            if isinstance(node, yaml.SequenceNode):
+                return [self.plain(item, (*path, str(i))) for i, item in enumerate(node.value)]
+            return self._mapping(node, path)
+        finally:
+            self.inside.discard(id(node))
+
+    def _mapping(self, node: yaml.Node, path: tuple[str, ...]) -> dict[str, Any]:
         out: dict[str, Any] = {}
         for key_node, value_node in node.value:
             if not isinstance(key_node, yaml.ScalarNode):
-                problems.append(Problem(path, "keys must be plain strings, not lists or mappings")
-                                .located(None, key_node.start_mark.line + 1))
+                self.problems.append(Problem(path, "keys must be plain strings, not lists or mappings")
+                                     .located(None, key_node.start_mark.line + 1))
                 continue
             key = key_node.value
-            if key in out:
-                first = lines[(*path, key)]
-                problems.append(Problem((*path, key), f"duplicate key {key!r} (first defined on line {first})",
-                                        "duplicate-key").located(None, key_node.start_mark.line + 1))
+            if key in out:  # keep the first definition, report the second
+                first = self.lines[(*path, key)]
+                self.problems.append(Problem((*path, key), f"duplicate key {key!r} (first defined on line {first})",
+                                             "duplicate-key").located(None, key_node.start_mark.line + 1))
                 continue
-            lines[(*path, key)] = key_node.start_mark.line + 1
-            out[key] = _plain(value_node, (*path, key), lines, problems)
+            self.lines[(*path, key)] = key_node.start_mark.line + 1
+            out[key] = self.plain(value_node, (*path, key))
         return out
-    if isinstance(node, yaml.SequenceNode):
-        return [_plain(item, (*path, str(i)), lines, problems) for i, item in enumerate(node.value)]
-    return node.value
 
 
 def _fields_at(loc: tuple[str, ...]) -> list[str] | None:
@@ -107,7 +147,7 @@ def _unwrap_container(annotation: Any, part: str) -> Any:
 
 def _translate(err: Any, data: Any) -> Problem:
     """One pydantic error -> one Problem in a designer's words."""
-    loc = [str(p) for p in err["loc"]]
+    loc = [str(p) for p in err["loc"] if p != "[key]"]
     # pydantic puts the union tag in the path (nodes.menu.menu.routes); the designer never wrote it
     if len(loc) >= 3 and loc[0] == "nodes" and loc[2] in model.NODE_TYPES:
         del loc[2]
@@ -122,6 +162,8 @@ def _translate(err: Any, data: Any) -> Problem:
     if kind == "union_tag_invalid":
         return Problem((*path, "type"), f"unknown node type {err['ctx']['tag']!r}; valid types: "
                                         f"{list(model.NODE_TYPES)}", "unknown-node-type")
+    if kind == "string_pattern_mismatch" and path and path[-1] in model.PATTERN_MESSAGES:
+        return Problem(path, f"{value!r} {model.PATTERN_MESSAGES[path[-1]]}", "bad-value")
     if kind.startswith(("greater_than", "less_than")):
         return Problem(path, f"{value!r} is out of range: {err['msg'].lower()}", "bad-value")
     template = _MESSAGES.get(kind)
@@ -167,26 +209,36 @@ def _describe(value: Any) -> str:
     return repr(value)
 
 
+def _raw_references(data: dict[str, Any]) -> list[Problem]:
+    """The reference problems that can be seen without a valid schema (reported beside schema problems)."""
+    nodes, start = data.get("nodes"), data.get("start")
+    if isinstance(nodes, dict) and isinstance(start, str) and start not in nodes:
+        return [Problem(("start",), f"target {start!r} is not a node; known nodes: {sorted(nodes)}",
+                        "undefined-target")]
+    return []
+
+
 def parse_flow(text: str, file: str = "<flow>") -> tuple[model.Flow, Source]:
     """Validate YAML `text` into a `Flow`; raise `FlowError`/`FlowFileError` naming `file` and lines."""
     root = _compose(text, file)
     if root is None:
         raise FlowFileError(f"{file}: the file is empty; a flow needs at least 'name', 'start', 'outcomes' "
                             "and 'nodes'")
-    lines: Lines = {}
-    problems: list[Problem] = []
-    data = _plain(root, (), lines, problems)
-    if problems:
-        raise FlowError([p.located(file, p.line) for p in problems])
+    composer = _Composer()
+    data = composer.plain(root, ())
+    lines, problems = composer.lines, composer.problems
     if not isinstance(data, dict):
         raise FlowFileError(f"{file}:1: a flow file must be a mapping of keys, got {_describe(data)}")
     try:
         flow = model.Flow.model_validate(data)
     except ValidationError as exc:
-        translated = [_translate(e, data) for e in exc.errors(include_url=False)]
-        raise FlowError(translated).located(file, lines) from None
+        problems += [_translate(e, data) for e in exc.errors(include_url=False)]
+        problems += _raw_references(data)
     except FlowError as exc:
-        raise exc.located(file, lines) from None
+        problems += exc.problems
+    if problems:
+        located = FlowError(problems).located(file, lines).problems
+        raise FlowError(sorted(located, key=lambda p: p.line or 0))
     return flow, Source(file, lines)
 
 
@@ -200,7 +252,11 @@ def load_flow(path: str | Path) -> tuple[model.Flow, Source]:
     except IsADirectoryError:
         raise FlowFileError(f"{path}: is a directory, not a flow file") from None
     except UnicodeDecodeError as exc:
-        raise FlowFileError(f"{path}: not UTF-8 text (byte {exc.start}); save the flow as UTF-8") from None
+        raw = path.read_bytes()
+        line = raw[:exc.start].count(b"\n") + 1
+        column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise FlowFileError(f"{path}:{line}: not UTF-8 text: byte 0x{raw[exc.start]:02x} in column {column}; "
+                            "save the flow as UTF-8") from None
     except OSError as exc:
         raise FlowFileError(f"{path}: cannot read: {exc.strerror}") from None
     return parse_flow(text, str(path))

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from ivr.errors import FlowError, Problem
 
 if TYPE_CHECKING:
-    from ivr.flow import ActionNode, Flow, GatherNode, Node, SetNode
+    from ivr.flow import ActionNode, Flow, GatherNode, Handler, Node, SetNode
 
 _FORMATTER = string.Formatter()
 #: format specs a template may use: `{confirmation:digits}` reads "A12" as "A 1 2"
@@ -26,8 +26,10 @@ def _choices(names: Iterable[str]) -> str:
 
 
 def template_fields(text: str) -> list[tuple[str, str]]:
-    """(variable, format spec) for each `{...}` in `text`; raises ValueError on malformed braces."""
-    return [(name, spec or "") for _, name, spec, _ in _FORMATTER.parse(text) if name is not None]
+    """(variable, format spec) for each `{...}` in `text`; raises ValueError on malformed braces.
+    A conversion (`{x!r}`) is kept in the name, so it is reported as a bad field."""
+    return [(name + (f"!{conv}" if conv else ""), spec or "")
+            for _, name, spec, conv in _FORMATTER.parse(text) if name is not None]
 
 
 class _Checker:
@@ -96,6 +98,8 @@ class _Checker:
         for intent, target in flow.global_routes.items():
             self.intent(("globals", intent), intent)
             self.target(("globals", intent), target, input_route=True)
+        for ladder in ("no_input", "no_match"):
+            self._ladder(("defaults", ladder), getattr(flow.defaults, ladder))
         self._keys()
         for node_id, node in flow.nodes.items():
             self._node(node_id, node)
@@ -150,10 +154,20 @@ class _Checker:
             if intent not in self.flow.global_routes:
                 self.add((*base, "opt_out"), f"{intent!r} is not a global intent; global intents: "
                                              f"{_choices(self.flow.global_routes)}", "undefined-intent")
+        for i, part in enumerate(node.help):
+            if part.say is not None:
+                self.template((*base, "help", str(i), "say"), part.say)
         for ladder in ("no_input", "no_match"):
             for i, rung in enumerate(getattr(node, ladder) or ()):
                 if rung.say is not None:
                     self.template((*base, ladder, str(i), "say"), rung.say)
+
+    def _ladder(self, base: tuple[str, ...], ladder: tuple[Handler, ...]) -> None:
+        for i, rung in enumerate(ladder):
+            if rung.say is not None:
+                self.template((*base, str(i), "say"), rung.say)
+            if rung.goto is not None:
+                self.target((*base, str(i), "goto"), rung.goto)
 
 
 def check_references(flow: Flow) -> None:
