@@ -115,6 +115,7 @@ class Decision:
     help: bool = False
     no_input: int = 0
     no_match: int = 0
+    counted: bool = False  # a no-input / no-match ladder was climbed
 
 
 def render(text: str, variables: Mapping[str, str]) -> str:
@@ -136,30 +137,39 @@ def _prompts(parts: tuple[f.PromptPart, ...], variables: Mapping[str, str]) -> t
 def decide(flow: f.Flow, node_id: str, no_input: int, no_match: int, meaning: Meaning) -> Decision:
     """The routing table of an input node. Total: every meaning has a decision.
 
-    The counts matter only to no-input / no-match (which rung of the ladder); any other meaning's decision is
-    the same whatever the counts, apart from carrying them along when the call stays at the node."""
+    The counts matter only where a ladder is climbed (no input, no match, or a route to `@no_match`); then the
+    decision says `counted`. Every other decision is the same whatever the counts, apart from carrying them
+    along when the call stays at the node — the checker relies on this."""
     node = cast(f.GatherNode, flow.nodes[node_id])  # only input nodes wait for answers
     kind = meaning.kind
-    if kind == "no_input" or kind == "no_match":
-        if kind == "no_input":
-            no_input += 1
-            count = no_input
-        else:
-            no_match += 1
-            count = no_match
-        ladder = flow.ladder(node, kind)
-        rung = ladder[min(count, len(ladder)) - 1] if ladder else f.Handler()
-        if rung.goto is not None:
-            return Decision(rung.goto, rung.message, no_input=no_input, no_match=no_match)
-        return Decision(None, rung.message, rung.reprompt, no_input=no_input, no_match=no_match)
     if kind == "data":
         return Decision(cast(f.CollectNode, node).next)
-    target = node.keys[meaning.value] if kind == "key" else flow.active_routes(node_id)[meaning.value]
+    if kind == "key":
+        target = node.keys[meaning.value]
+    elif kind == "intent":
+        target = flow.active_routes(node_id)[meaning.value]
+    else:
+        target = f.NO_MATCH if kind == "no_match" else ""
     if target == f.REPEAT:
         return Decision(None, no_input=no_input, no_match=no_match)
     if target == f.HELP:
         return Decision(None, help=True, no_input=no_input, no_match=no_match)
-    return Decision(target)
+    if kind == "no_input":
+        no_input += 1
+        rung = _rung(flow.ladder(node, "no_input"), no_input)
+    elif target == f.NO_MATCH:
+        no_match += 1
+        rung = _rung(flow.ladder(node, "no_match"), no_match)
+    else:
+        return Decision(target)
+    if rung.goto is not None:
+        return Decision(rung.goto, rung.message, no_input=no_input, no_match=no_match, counted=True)
+    return Decision(None, rung.message, rung.reprompt, no_input=no_input, no_match=no_match, counted=True)
+
+
+def _rung(ladder: tuple[f.Handler, ...], count: int) -> f.Handler:
+    """The n-th rung of a ladder; past its end, the last one (an empty ladder just reprompts)."""
+    return ladder[min(count, len(ladder)) - 1] if ladder else f.Handler()
 
 
 def gather_for(flow: f.Flow, node_id: str) -> Gather:

@@ -152,21 +152,21 @@ class Explorer:
     def step(self, graph: Graph, state: State, meaning: Meaning) -> tuple[Decision, list[Move]]:
         """Where one meaning takes `state`: the decision, and each next state or ending it can lead to.
 
-        Only no-input / no-match decisions depend on the counts (see `engine.decide`), so the others are
+        Only decisions that climb a ladder depend on the counts (see `engine.decide`), so the others are
         decided once per node and meaning."""
         node_id, ni, nm = state
-        ladder = meaning.kind in ("no_input", "no_match")
         key = (graph.errors, node_id, meaning)
-        if not ladder and key in self._moves:
+        if key in self._moves:
             decision, moves = self._moves[key]
         else:
             decision = decide(self.flow, node_id, ni, nm, meaning)
             moves = [] if decision.target is None else self.moves_to(graph, decision.target)
-            if not ladder:
+            if not decision.counted:  # the same from every count: decide once
                 self._moves[key] = (decision, moves)
         if decision.target is None:
             cap_ni, cap_nm = self.caps(node_id)
-            stay = (node_id, min(decision.no_input, cap_ni), min(decision.no_match, cap_nm)) if ladder else state
+            stay = (node_id, min(decision.no_input, cap_ni), min(decision.no_match, cap_nm)) \
+                if decision.counted else state
             return decision, [Move(stay, node_id, 0)]
         return decision, moves
 

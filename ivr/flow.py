@@ -13,15 +13,25 @@ from collections.abc import Iterator, Mapping
 from functools import cached_property
 from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    GetJsonSchemaHandler,
+    model_validator,
+)
+from pydantic.json_schema import JsonSchemaValue
 
 K = TypeVar("K")
 V = TypeVar("V")
 
 DTMF_KEYS = "0123456789*#"
-#: route targets that are not nodes: replay the current prompt, or play the node's help then the prompt
-REPEAT, HELP = "@repeat", "@help"
-RESERVED_TARGETS = (REPEAT, HELP)
+#: route targets that are not nodes: replay the current prompt; play the node's help then the prompt; or handle
+#: the answer as not understood (it climbs the no-match ladder, so it cannot keep a caller at the node forever)
+REPEAT, HELP, NO_MATCH = "@repeat", "@help", "@no_match"
+RESERVED_TARGETS = (REPEAT, HELP, NO_MATCH)
 BUILTIN_VARIABLES = ("caller", "called")
 NODE_ID = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
 #: what a value of a pattern-checked key must look like, in words (shown instead of the regular expression)
@@ -112,8 +122,24 @@ def _prompt_parts(value: object) -> object:
     return value
 
 
-Prompt = Annotated[tuple[PromptPart, ...], BeforeValidator(_prompt_parts)]
-Strings = Annotated[tuple[str, ...], BeforeValidator(_as_list)]
+class OneOrMany:
+    """JSON Schema for a list a designer may also write as a single item (`prompt: "Hi"`), so editors accept
+    the same shorthand the loader does; a prompt's items may be plain text too."""
+
+    def __init__(self, text_items: bool = False) -> None:
+        self.text_items = text_items
+
+    def __get_pydantic_json_schema__(self, core_schema: Any, handler: GetJsonSchemaHandler) -> JsonSchemaValue:
+        schema = handler(core_schema)
+        item = schema["items"]
+        if self.text_items:
+            item = {"anyOf": [{"type": "string"}, item]}
+            schema["items"] = item
+        return {"anyOf": [item, schema]}
+
+
+Prompt = Annotated[tuple[PromptPart, ...], BeforeValidator(_prompt_parts), OneOrMany(text_items=True)]
+Strings = Annotated[tuple[str, ...], BeforeValidator(_as_list), OneOrMany()]
 
 
 class Handler(Model):
@@ -140,14 +166,14 @@ class Handler(Model):
         return (PromptPart(play=self.play),) if self.play is not None else ()
 
 
-Ladder = Annotated[tuple[Handler, ...], BeforeValidator(_as_list)]
+Ladder = Annotated[tuple[Handler, ...], BeforeValidator(_as_list), OneOrMany()]
 
 
 class Intent(Model):
     """Something a caller can ask for: phrases (matched on normalised text) and, optionally, DTMF keys."""
 
     phrases: Strings = ()
-    keys: Annotated[tuple[DtmfKey, ...], BeforeValidator(_as_list)] = ()
+    keys: Annotated[tuple[DtmfKey, ...], BeforeValidator(_as_list), OneOrMany()] = ()
     description: str = ""
 
     @model_validator(mode="after")

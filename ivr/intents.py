@@ -9,7 +9,7 @@ next to each other.
 1. the longest matching phrase (in words) wins;
 2. on a tie, an intent the node routes itself (its `routes`, a confirm node's yes/no) beats a global one;
 3. then the intent declared first in the flow (the flow's own intents before built-in ones).
-At a collect node, an utterance whose digits are valid data is data, before any intent.
+At a collect node, an utterance (or key press) whose digits are valid data is data, before any intent.
 """
 
 from __future__ import annotations
@@ -69,7 +69,23 @@ class Meaning:
 NO_MATCH, NO_INPUT = Meaning("no_match"), Meaning("no_input")
 
 
+def _zeros(words: list[str]) -> set[int]:
+    """Positions of "oh"s that mean zero: those in a run of digit words with at least one real digit
+    ("nine oh two", "oh oh seven"); "oh" alone, or "oh oh", is just "oh"."""
+    zeros: set[int] = set()
+    run: list[int] = []
+    for i, w in enumerate([*words, ""]):
+        if w in DIGIT_WORDS or w in TEEN_WORDS or w in TENS_WORDS or is_digits(w):
+            run.append(i)
+            continue
+        if any(words[j] not in ("o", "oh") for j in run):
+            zeros.update(j for j in run if words[j] in ("o", "oh"))
+        run = []
+    return zeros
+
+
 def _numbers(words: list[str]) -> list[str]:
+    zeros = _zeros(words)
     out: list[str] = []
     i = 0
     while i < len(words):
@@ -88,9 +104,7 @@ def _numbers(words: list[str]) -> list[str]:
             i += 2
             continue
         elif w in ("o", "oh"):
-            # "oh" is zero only among other digits ("nine oh two"); alone it is just "oh"
-            near = [words[j] for j in (i - 1, i + 1) if 0 <= j < len(words)]
-            out.append("0" if any(n in DIGIT_WORDS or n.isdigit() for n in near) else w)
+            out.append("0" if i in zeros else w)
         elif w in DIGIT_WORDS:
             out.append(DIGIT_WORDS[w])
         else:
@@ -109,7 +123,12 @@ def normalise(text: str) -> tuple[str, ...]:
 
 def spoken_digits(tokens: tuple[str, ...]) -> str:
     """All digits said in an utterance, in order ("my zip is nine oh two one oh" -> "90210")."""
-    return "".join(t for t in tokens if t.isdigit())
+    return "".join(t for t in tokens if is_digits(t))
+
+
+def is_digits(text: str) -> bool:
+    """ASCII digits only: str.isdigit() also accepts '²' and other characters int() and keypads reject."""
+    return text.isascii() and text.isdigit()
 
 
 class Matcher:
@@ -192,8 +211,23 @@ def luhn_ok(digits: str) -> bool:
 
 def valid_data(node: CollectNode, digits: str) -> bool:
     """Whether `digits` (finish key already removed) is acceptable at a collect node."""
-    ok_length = node.digits.min <= len(digits) <= node.digits.max and digits.isdigit()
+    ok_length = node.digits.min <= len(digits) <= node.digits.max and is_digits(digits)
     return ok_length and (node.validate_ != "luhn" or luhn_ok(digits))
+
+
+def _keys(flow: Flow, node_id: str, node: GatherNode, keys: str) -> Meaning:
+    """A key press: the node's own keys, then (at a collect node) data, then the keys of the intents it hears."""
+    if keys in node.keys:
+        return Meaning("key", keys)
+    if isinstance(node, CollectNode):
+        data = keys[:-1] if node.finish_on_key and keys.endswith(node.finish_on_key) else keys
+        if valid_data(node, data):
+            return Meaning("data", data)
+        keys = data  # not data: maybe an intent's key ("0" for an agent), as at a menu
+    for name in sorted(flow.active_routes(node_id), key=flow.intent_order.__getitem__):
+        if keys in flow.all_intents[name].keys:
+            return Meaning("intent", name)
+    return NO_MATCH
 
 
 def interpret(flow: Flow, node_id: str, heard: Heard) -> Meaning:
@@ -204,19 +238,7 @@ def interpret(flow: Flow, node_id: str, heard: Heard) -> Meaning:
             isinstance(heard, Speech) and not heard.text.strip()):
         return NO_INPUT
     if isinstance(heard, Digits):
-        if not node.dtmf:
-            return NO_MATCH
-        keys = heard.keys
-        if keys in node.keys:
-            return Meaning("key", keys)
-        if isinstance(node, CollectNode):
-            data = keys[:-1] if node.finish_on_key and keys.endswith(node.finish_on_key) else keys
-            return Meaning("data", data) if valid_data(node, data) else NO_MATCH
-        routes = flow.active_routes(node_id)
-        for name in sorted(routes, key=flow.intent_order.__getitem__):
-            if keys in flow.all_intents[name].keys:
-                return Meaning("intent", name)
-        return NO_MATCH
+        return _keys(flow, node_id, node, heard.keys) if node.dtmf else NO_MATCH
     if not node.speech:
         return NO_MATCH
     threshold = node.min_confidence if node.min_confidence is not None else flow.defaults.min_confidence

@@ -9,7 +9,8 @@
 | cancel-opt-out | warning | an input node that does not listen for the global cancel intent |
 | missing-audio | error | a `play` prompt names a file that is not in audio/ |
 
-The proof adds `cancel-not-guaranteed`, `cancel-shadowed` and `multiple-save-offers` (see proof.py).
+The proof adds `cancel-not-guaranteed`, `cancel-shadowed`, `multiple-save-offers` and `cancel-loops-at-collect`
+(see proof.py).
 """
 
 from __future__ import annotations

@@ -42,11 +42,11 @@ def _compose(text: str, file: str) -> yaml.Node | None:
                             f"column {column}: special characters are not allowed") from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        line = f":{mark.line + 1}" if mark is not None else ""
+        where = f":{mark.line + 1}" if mark is not None else ""
         what = exc.problem or exc.context
         if exc.context and exc.problem and exc.context_mark is not None:
             what = f"{exc.context} (line {exc.context_mark.line + 1}), {exc.problem}"
-        raise FlowFileError(f"{file}{line}: not valid YAML: {what}") from None
+        raise FlowFileError(f"{file}{where}: not valid YAML: {what}") from None
     except yaml.YAMLError as exc:
         raise FlowFileError(f"{file}: not valid YAML: {exc}") from None
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ivr import flow as f
+from ivr.engine import decide
 from ivr.explore import Explorer, Move, State, sample_data
 from ivr.intents import Digits, Meaning, Speech, interpret
 from ivr.lint import Finding
@@ -65,6 +66,33 @@ def canceller_inputs(flow: f.Flow, node_id: str) -> dict[Meaning, str]:
     return found
 
 
+def collect_loops(explorer: Explorer, states: list[State], lines: dict[str, int]) -> list[Finding]:
+    """Collect nodes where a caller who says "cancel" instead of the data is asked again forever: the proof's
+    canceller gives data there, so this is checked on its own."""
+    flow = explorer.flow
+    intent = flow.all_intents.get(flow.guarantee.intent)
+    phrases = dict.fromkeys([*(intent.phrases if intent else ()), *CANCEL_PHRASINGS])
+    found = []
+    for node_id in dict.fromkeys(s[0] for s in states):
+        node = flow.nodes[node_id]
+        if not isinstance(node, f.CollectNode) or not node.speech:
+            continue
+        for phrase in phrases:
+            meaning = interpret(flow, node_id, Speech(phrase))
+            if meaning.kind == "data":
+                continue
+            decision = decide(flow, node_id, 0, 0, meaning)
+            stays = decision.target is None and not decision.counted
+            if stays or (decision.target is not None and node_id in explorer.proof.exits(decision.target)):
+                found.append(Finding(
+                    "warning", "cancel-loops-at-collect",
+                    f"{node_id}: a caller who says {phrase!r} here instead of the {node.var} is asked for it again "
+                    "without end; route the cancel intent here to '@no_match' (its ladder escalates) or onwards",
+                    node_id, lines.get(node_id)))
+                break
+    return found
+
+
 def prompt_text(flow: f.Flow, node_id: str) -> str:
     """A node's prompt as a designer wrote it (templates unfilled, audio shown as [file])."""
     parts = flow.nodes[node_id].prompt
@@ -96,7 +124,7 @@ class _Proof:
             self.fixed[node_id], self.varying[node_id] = [], []
             for meaning, text in self.inputs[node_id].items():
                 decision, moves = self.ex.step(self.ex.proof, state, meaning)
-                if decision.target is None or meaning.kind in ("no_input", "no_match"):
+                if decision.target is None or decision.counted:
                     self.varying[node_id].append((meaning, text))
                 else:
                     self.fixed[node_id].extend((text, meaning, move) for move in moves)
@@ -173,7 +201,7 @@ def prove(explorer: Explorer, states: list[State], within: int, lines: dict[str,
     for state in states:
         proof.solve(state)
     goal, intent = proof.flow.guarantee.outcome, proof.flow.guarantee.intent
-    result = ProofResult(worst=None)
+    result = ProofResult(worst=None, findings=collect_loops(explorer, states, lines))
     for node_id, inputs in proof.inputs.items():
         for meaning, text in inputs.items():
             if meaning.kind in ("intent", "key") and meaning.value != intent:

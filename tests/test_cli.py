@@ -78,8 +78,8 @@ def test_check_within_option(runner: CliRunner) -> None:
 def test_check_reports_a_malformed_flow_as_bad_input(runner: CliRunner, broken: Path) -> None:
     result = runner.invoke(main, ["check", str(broken), ACME])
     assert result.exit_code == 2
-    assert (f"  error: {broken}:9: nodes.menu.routes.billing: target 'billng' is not a node (or @repeat / @help); "
-            "known nodes: ['menu']") in result.output
+    assert (f"  error: {broken}:9: nodes.menu.routes.billing: target 'billng' is not a node "
+            "(or @repeat / @help / @no_match); known nodes: ['menu']") in result.output
     assert "Traceback" not in result.output
     result = runner.invoke(main, ["check", str(broken), "--format", "json"])
     finding = json.loads(result.output)["flows"][0]["findings"][0]
@@ -192,3 +192,26 @@ def test_schema_is_the_checked_in_one(runner: CliRunner) -> None:
 def test_every_example_flow_points_editors_at_the_schema() -> None:
     for path in (ROOT / "flows").glob("*.yaml"):
         assert path.read_text().startswith("# yaml-language-server: $schema=flow.schema.json\n"), path
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "flows").glob("*.yaml")), ids=lambda p: p.name)
+def test_editors_accept_the_example_flows(path: Path) -> None:
+    """What an editor does: read the file as YAML 1.2 (where yes/no/on/off are text) and validate it with the
+    schema — shorthand such as `prompt: "Hello"` included."""
+    import jsonschema
+    from ruamel.yaml import YAML
+
+    data = YAML(typ="safe", pure=True).load(path.read_text())
+    jsonschema.validate(data, json.loads((ROOT / "flows/flow.schema.json").read_text()))
+
+
+def test_the_schema_underlines_a_mistake() -> None:
+    import jsonschema
+
+    schema = flow_schema()
+    bad = {"name": "x", "start": "a", "outcomes": ["cancelled"],
+           "nodes": {"a": {"type": "say", "promt": "Hi", "next": "a"}}}
+    errors = list(jsonschema.Draft202012Validator(schema).iter_errors(bad))
+    assert len(errors) == 1
+    messages = [e.message for e in errors[0].context or ()]
+    assert "Additional properties are not allowed ('promt' was unexpected)" in messages
