@@ -225,7 +225,8 @@ def _run(flow: f.Flow, node_id: str, variables: dict[str, str], state: CallState
             return Step(replace(base, waiting="ended", outcome=node.outcome), tuple(prompts), transfer=transfer,
                         meaning=meaning, path=tuple(path))
         if isinstance(node, f.SetNode):
-            variables.update({k: render(v, variables) for k, v in node.values.items()})
+            for name, value in node.values.items():  # in order: a later value may use an earlier one
+                variables[name] = render(value, variables)
             node_id = node.next
         elif isinstance(node, f.BranchNode):
             node_id = node.cases.get(variables.get(node.var, ""), node.default)

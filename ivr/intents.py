@@ -3,7 +3,8 @@
 Text is normalised the same way for phrases and utterances: lower case, punctuation and apostrophes dropped,
 filler words ("um", "please") removed, number words turned into digits ("twenty one" -> "21", "oh" between
 digits -> "0", "double five" -> "5 5"). A phrase matches when its words appear in the utterance in order and
-next to each other.
+next to each other, and not within three words after a negation ("please don't cancel my account", "I do not
+want to cancel" match no cancel phrase; "cancel" alone still does).
 
 **Precedence** when an utterance matches several intents at a node (defined, and checkable by `ivr check`):
 1. the longest matching phrase (in words) wins;
@@ -22,6 +23,9 @@ from typing import Literal
 
 from ivr.flow import CollectNode, ConfirmNode, Flow, GatherNode
 
+#: a phrase found within NEGATION_REACH words after one of these is not matched ("don't cancel", "not billing")
+NEGATIONS = frozenset("not dont never doesnt wont isnt arent cant without".split())
+NEGATION_REACH = 3
 FILLERS = frozenset("um umm uh uhh uhm er erm ah eh hmm mm mhm please".split())
 _UNITS = "zero one two three four five six seven eight nine".split()
 _TEENS = "ten eleven twelve thirteen fourteen fifteen sixteen seventeen eighteen nineteen".split()
@@ -151,6 +155,8 @@ class Matcher:
         if found is None:
             best: dict[str, int] = {}
             for i, word in enumerate(tokens):
+                if NEGATIONS.intersection(tokens[max(0, i - NEGATION_REACH):i]):
+                    continue  # "please don't cancel", "I do not want to cancel": not a request
                 for words, name in self.by_first.get(word, ()):
                     if tokens[i:i + len(words)] == words and len(words) > best.get(name, 0):
                         best[name] = len(words)

@@ -22,6 +22,7 @@ CANCEL_PHRASINGS = (
     "cancel", "cancel please", "cancellation", "I want to cancel", "I want to cancel my service",
     "cancel my account please", "cancel my subscription", "I'd like to cancel", "I need to cancel my account",
     "please cancel my service", "cancel service", "cancel it", "I want to cancel right now", "cancel everything",
+    "cancel my internet", "cancel my plan", "cancel my membership", "no I want to cancel", "yes cancel it",
 )
 UNBOUNDED = -1
 
