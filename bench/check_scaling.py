@@ -24,7 +24,7 @@ from ivr.flow import Flow
 CANCEL_PATH: dict[str, Any] = {
     "cancel_start": {"type": "say", "prompt": "I can help you cancel.", "next": "ask_account"},
     "ask_account": {"type": "collect", "prompt": "Your account number?", "var": "account",
-                    "digits": {"min": "8", "max": "8"}, "next": "offer", "routes": {"cancel": "@repeat"}},
+                    "digits": {"min": "8", "max": "8"}, "next": "offer", "routes": {"cancel": "@no_match"}},
     "offer": {"type": "menu", "retention": "true", "prompt": "Half price for six months? Say accept.",
               "routes": {"accept": "kept", "cancel": "confirm_cancel"}},
     "confirm_cancel": {"type": "confirm", "prompt": "Cancel account {account:digits}?", "yes": "do_cancel",
@@ -61,7 +61,8 @@ def generate(nodes: int) -> dict[str, Any]:
                     "tech": {"phrases": ["support", "internet"], "keys": ["2"]},
                     "more": {"phrases": ["more", "other"], "keys": ["3"]},
                     "accept": {"phrases": ["accept", "keep my service"]},
-                    "cancel": {"phrases": ["cancel", "cancellation", "cancel my service", "i want to cancel"],
+                    "cancel": {"phrases": ["cancel", "cancellation", "cancel my service", "i want to cancel", "cancel it",
+                                           "cancel my internet"],
                                "keys": ["9"]}},
         "globals": {"cancel": "cancel_start", "agent": "agent", "repeat": "@repeat", "help": "@help"},
         "defaults": {"no_input": ladder, "no_match": ladder},

@@ -146,8 +146,22 @@ class Matcher:
                 if words:
                     self.by_first.setdefault(words[0], []).append((words, name))
         self._cache: dict[tuple[str, ...], Mapping[str, int]] = {}
-        self.hearing: dict[str, tuple[tuple[str, bool, int], ...]] = {}
-        self.best: dict[tuple[tuple[tuple[str, bool, int], ...], tuple[str, ...]], str | None] = {}
+        self.hearing: dict[str, int] = {}  # node -> index of what it hears in `hearings`
+        self.hearings: list[tuple[tuple[str, bool, int], ...]] = []
+        self._hearing_ids: dict[tuple[tuple[str, bool, int], ...], int] = {}
+        self.best: dict[tuple[int, tuple[str, ...]], str | None] = {}
+
+    def hearing_id(self, flow: Flow, node_id: str) -> int:
+        """What a node hears, as (intent, local?, -order) — nodes that hear alike share one id (and answers)."""
+        node = flow.nodes[node_id]
+        assert isinstance(node, GatherNode)
+        hearing = tuple(sorted((name, _is_local(flow, node, name), -flow.intent_order[name])
+                               for name in flow.active_routes(node_id)))
+        found = self._hearing_ids.get(hearing)
+        if found is None:
+            found = self._hearing_ids[hearing] = len(self.hearings)
+            self.hearings.append(hearing)
+        return found
 
     def lengths(self, tokens: tuple[str, ...]) -> Mapping[str, int]:
         """intent -> length in words of its longest phrase found in `tokens`."""
@@ -184,20 +198,16 @@ def best_intent(flow: Flow, node_id: str, tokens: tuple[str, ...]) -> str | None
     m = matcher(flow)
     hearing = m.hearing.get(node_id)
     if hearing is None:
-        node = flow.nodes[node_id]
-        assert isinstance(node, GatherNode)
-        # what a node hears, as (intent, local?, order) — nodes that hear alike share cached answers
-        hearing = m.hearing[node_id] = tuple(sorted(
-            (name, _is_local(flow, node, name), -flow.intent_order[name]) for name in flow.active_routes(node_id)))
+        hearing = m.hearing[node_id] = m.hearing_id(flow, node_id)
     key = (hearing, tokens)
-    if key in m.best:
-        return m.best[key]
-    lengths = m.lengths(tokens)
-    found = [(lengths[name], local, order, name) for name, local, order in hearing if name in lengths]
-    best = max(found)[3] if found else None
-    if len(m.best) > 65536:
-        m.best.clear()
-    m.best[key] = best
+    best = m.best.get(key, "")
+    if best == "":
+        lengths = m.lengths(tokens)
+        found = [(lengths[name], local, order, name) for name, local, order in m.hearings[hearing] if name in lengths]
+        best = max(found)[3] if found else None
+        if len(m.best) > 65536:
+            m.best.clear()
+        m.best[key] = best
     return best
 
 
