@@ -60,6 +60,18 @@ NEAR_MISSES = [
     ("collect opts out of cancel", variant({
         "acct": {"type": "collect", "prompt": "Account?", "var": "acct", "next": "menu", "opt_out": ["cancel"]},
     }, variables={"acct": ""}, start="acct"), {"cancel-opt-out"}),
+    ("collect repeats on cancel", variant({
+        "acct": {"type": "collect", "prompt": "Account?", "var": "acct", "next": "menu",
+                 "routes": {"cancel": "@repeat"}},
+    }, variables={"acct": ""}, start="acct"), {"cancel-loops-at-collect"}),
+    ("collect's cancel comes back to it", variant({
+        "acct": {"type": "collect", "prompt": "Account?", "var": "acct", "next": "confirm"},
+        "restart": {"type": "say", "prompt": "Let's cancel.", "next": "acct"},
+    }, variables={"acct": ""}, globals={"cancel": "restart", "agent": "agent"}), {"cancel-loops-at-collect"}),
+    ("collect counts cancel as no match", variant({
+        "acct": {"type": "collect", "prompt": "Account?", "var": "acct", "next": "menu",
+                 "routes": {"cancel": "@no_match"}},
+    }, variables={"acct": ""}, start="acct"), set()),
     ("dead end", variant({
         "menu": {"type": "menu", "prompt": "Hi", "routes": {"billing": "trap"}},
         "trap": {"type": "menu", "prompt": "Forever", "opt_out": ["cancel", "agent"], "routes": {"billing": "trap"},
