@@ -139,7 +139,8 @@ def decide(flow: f.Flow, node_id: str, no_input: int, no_match: int, meaning: Me
 
     The counts matter only where a ladder is climbed (no input, no match, or a route to `@no_match`); then the
     decision says `counted`. Every other decision is the same whatever the counts, apart from carrying them
-    along when the call stays at the node — the checker relies on this."""
+    along when the call stays at the node; and a no-input or no-match decision depends on nothing but the
+    counts and the node's two ladders. The checker relies on both (and tests check them)."""
     node = cast(f.GatherNode, flow.nodes[node_id])  # only input nodes wait for answers
     kind = meaning.kind
     if kind == "data":

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from ivr import flow as f
 from ivr.engine import Decision, decide
@@ -144,8 +145,9 @@ class Explorer:
         #: state -> (previous state, the answer given there, what it meant), None for first states
         self.parent: dict[State, tuple[State, str, Meaning] | None] = {}
         self.outcomes: set[str] = set()
-        self._moves: dict[tuple[bool, str, Meaning], tuple[Decision, list[Move]]] = {}
+        self._moves: dict[tuple[Any, ...], tuple[Decision, list[Move]]] = {}
         self._caps: dict[str, tuple[int, int]] = {}
+        self._ladders: dict[str, tuple[int, int]] = {}
         self._targets: dict[tuple[bool, str], list[Move]] = {}
         self._seen_nodes: set[str] = set()
 
@@ -155,13 +157,15 @@ class Explorer:
         Only decisions that climb a ladder depend on the counts (see `engine.decide`), so the others are
         decided once per node and meaning."""
         node_id, ni, nm = state
-        key = (graph.errors, node_id, meaning)
+        key: tuple[Any, ...] = (graph.errors, node_id, meaning)
+        if meaning.kind in ("no_input", "no_match"):  # depends on the counts and the node's ladders only
+            key = (graph.errors, self.ladders(node_id), ni, nm, meaning.kind)
         if key in self._moves:
             decision, moves = self._moves[key]
         else:
             decision = decide(self.flow, node_id, ni, nm, meaning)
             moves = [] if decision.target is None else self.moves_to(graph, decision.target)
-            if not decision.counted:  # the same from every count: decide once
+            if not decision.counted or len(key) == 5:  # decide once per node, or per ladders and counts
                 self._moves[key] = (decision, moves)
         if decision.target is None:
             cap_ni, cap_nm = self.caps(node_id)
@@ -177,6 +181,15 @@ class Explorer:
         if found is None:
             found = self._targets[key] = [Move(self.exit_state(ex), ex.node, ex.retention)
                                           for ex in graph.exits(target).values()]
+        return found
+
+    def ladders(self, node_id: str) -> tuple[int, int]:
+        """Identifies a node's no-input and no-match ladders (nodes using the defaults share them)."""
+        found = self._ladders.get(node_id)
+        if found is None:
+            node = self.gather(node_id)
+            found = self._ladders[node_id] = (id(self.flow.ladder(node, "no_input")),
+                                              id(self.flow.ladder(node, "no_match")))
         return found
 
     def caps(self, node_id: str) -> tuple[int, int]:

@@ -19,7 +19,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Literal
+from typing import Literal, cast
 
 from ivr.flow import CollectNode, ConfirmNode, Flow, GatherNode
 
@@ -248,22 +248,22 @@ def _keys(flow: Flow, node_id: str, node: GatherNode, keys: str) -> Meaning:
 
 def interpret(flow: Flow, node_id: str, heard: Heard) -> Meaning:
     """What `heard` means at input node `node_id`. Total: anything not understood is NO_MATCH."""
-    node = flow.nodes[node_id]
-    assert isinstance(node, GatherNode)
-    if isinstance(heard, Silence) or (isinstance(heard, Digits) and not heard.keys) or (
-            isinstance(heard, Speech) and not heard.text.strip()):
-        return NO_INPUT
-    if isinstance(heard, Digits):
+    node = cast(GatherNode, flow.nodes[node_id])  # only input nodes hear answers
+    if isinstance(heard, Speech):
+        if not heard.text.strip():
+            return NO_INPUT
+        if node.input == "dtmf":
+            return NO_MATCH
+        threshold = node.min_confidence if node.min_confidence is not None else flow.defaults.min_confidence
+        if heard.confidence is not None and heard.confidence < threshold:
+            return NO_MATCH
+        tokens = normalise(heard.text)
+        if isinstance(node, CollectNode):
+            digits = spoken_digits(tokens)
+            if digits and valid_data(node, digits):
+                return Meaning("data", digits)
+        intent = best_intent(flow, node_id, tokens)
+        return Meaning("intent", intent) if intent is not None else NO_MATCH
+    if isinstance(heard, Digits) and heard.keys:
         return _keys(flow, node_id, node, heard.keys) if node.dtmf else NO_MATCH
-    if not node.speech:
-        return NO_MATCH
-    threshold = node.min_confidence if node.min_confidence is not None else flow.defaults.min_confidence
-    if heard.confidence is not None and heard.confidence < threshold:
-        return NO_MATCH
-    tokens = normalise(heard.text)
-    if isinstance(node, CollectNode):
-        digits = spoken_digits(tokens)
-        if digits and valid_data(node, digits):
-            return Meaning("data", digits)
-    intent = best_intent(flow, node_id, tokens)
-    return Meaning("intent", intent) if intent is not None else NO_MATCH
+    return NO_INPUT  # silence, or a Gather that timed out with no keys

@@ -49,6 +49,22 @@ class ProofResult:
     summary: str = ""
 
 
+def cancel_phrasings(flow: f.Flow) -> tuple[Speech, ...]:
+    """Every way the persistent canceller may ask: the flow's cancel phrases, then the built-in ones."""
+    found = _PHRASINGS.get(id(flow))
+    if found is None or found[0] is not flow:
+        intent = flow.all_intents.get(flow.guarantee.intent)
+        texts = dict.fromkeys([*(intent.phrases if intent else ()), *CANCEL_PHRASINGS])
+        found = _PHRASINGS[id(flow)] = (flow, tuple(Speech(t) for t in texts))
+        if len(_PHRASINGS) > 16:
+            _PHRASINGS.clear()
+            _PHRASINGS[id(flow)] = found
+    return found[1]
+
+
+_PHRASINGS: dict[int, tuple[f.Flow, tuple[Speech, ...]]] = {}
+
+
 def canceller_inputs(flow: f.Flow, node_id: str) -> dict[Meaning, str]:
     """What the persistent canceller's answers mean at `node_id`, each with the first answer that means it."""
     node = flow.nodes[node_id]
@@ -59,8 +75,8 @@ def canceller_inputs(flow: f.Flow, node_id: str) -> dict[Meaning, str]:
     intent = flow.all_intents.get(flow.guarantee.intent)
     found: dict[Meaning, str] = {}
     if node.speech:
-        for phrase in dict.fromkeys([*(intent.phrases if intent else ()), *CANCEL_PHRASINGS]):
-            found.setdefault(interpret(flow, node_id, Speech(phrase)), phrase)
+        for phrase in cancel_phrasings(flow):
+            found.setdefault(interpret(flow, node_id, phrase), phrase.text)
     if node.dtmf and intent is not None:
         for key in intent.keys:
             found.setdefault(interpret(flow, node_id, Digits(key)), f"#{key}")
@@ -71,15 +87,13 @@ def collect_loops(explorer: Explorer, states: list[State], lines: dict[str, int]
     """Collect nodes where a caller who says "cancel" instead of the data is asked again forever: the proof's
     canceller gives data there, so this is checked on its own."""
     flow = explorer.flow
-    intent = flow.all_intents.get(flow.guarantee.intent)
-    phrases = dict.fromkeys([*(intent.phrases if intent else ()), *CANCEL_PHRASINGS])
     found = []
     for node_id in dict.fromkeys(s[0] for s in states):
         node = flow.nodes[node_id]
         if not isinstance(node, f.CollectNode) or not node.speech:
             continue
-        for phrase in phrases:
-            meaning = interpret(flow, node_id, Speech(phrase))
+        for phrase in cancel_phrasings(flow):
+            meaning = interpret(flow, node_id, phrase)
             if meaning.kind == "data":
                 continue
             decision = decide(flow, node_id, 0, 0, meaning)
@@ -87,8 +101,8 @@ def collect_loops(explorer: Explorer, states: list[State], lines: dict[str, int]
             if stays or (decision.target is not None and node_id in explorer.proof.exits(decision.target)):
                 found.append(Finding(
                     "warning", "cancel-loops-at-collect",
-                    f"{node_id}: a caller who says {phrase!r} here instead of the {node.var} is asked for it again "
-                    "without end; route the cancel intent here to '@no_match' (its ladder escalates) or onwards",
+                    f"{node_id}: a caller who says {phrase.text!r} here instead of the {node.var} is asked for it "
+                    "again without end; route the cancel intent here to '@no_match' (its ladder escalates) or onwards",
                     node_id, lines.get(node_id)))
                 break
     return found
