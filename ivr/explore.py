@@ -12,13 +12,14 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from ivr import flow as f
 from ivr.engine import Decision, decide
 from ivr.intents import Meaning, luhn_ok
 
 State = tuple[str, int, int]  # input node, no-input count, no-match count (each capped at its ladder's length)
+Counts = tuple[int, int]
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +122,7 @@ def answer(flow: f.Flow, node: f.GatherNode, meaning: Meaning) -> str:
 
 
 LADDER_MEANINGS = (Meaning("no_input"), Meaning("no_match"))
+Leaf = tuple[Counts, Meaning, list[Move]]
 
 
 def any_caller_meanings(flow: f.Flow, node_id: str) -> list[Meaning]:
@@ -149,7 +151,7 @@ class Explorer:
         self._caps: dict[str, tuple[int, int]] = {}
         self._ladders: dict[str, tuple[int, int]] = {}
         self._targets: dict[tuple[bool, str], list[Move]] = {}
-        self._seen_nodes: set[str] = set()
+        self._ladder_states: dict[tuple[int, int], tuple[list[tuple[Counts, Counts, Meaning]], list[Leaf]]] = {}
 
     def step(self, graph: Graph, state: State, meaning: Meaning) -> tuple[Decision, list[Move]]:
         """Where one meaning takes `state`: the decision, and each next state or ending it can lead to.
@@ -210,7 +212,11 @@ class Explorer:
         return node
 
     def explore(self) -> list[State]:
-        """Breadth-first: every reachable state, each with the shortest way in (for counterexamples)."""
+        """Every reachable state, each with the shortest way in (for counterexamples), a node at a time.
+
+        A call always enters an input node with both counts at 0; which counts it can then reach, and where
+        silence or a mismatch sends it from each, depends only on the node's ladders (`ladder_states`). Every
+        other answer leads to the same places whatever the counts, so it is tried once per node."""
         order: list[State] = []
         queue: deque[State] = deque()
         for ex in self.any.exits(self.flow.start).values():
@@ -221,21 +227,50 @@ class Explorer:
                 self.parent[first] = None
                 queue.append(first)
         while queue:
-            state = queue.popleft()
-            order.append(state)
-            # answers other than silence / no match lead to the same places whatever the counts: try them at
-            # a node's first state only (the earliest, so the shortest way in is kept)
-            new_node = state[0] not in self._seen_nodes
-            self._seen_nodes.add(state[0])
-            for meaning in any_caller_meanings(self.flow, state[0]) if new_node else LADDER_MEANINGS:
-                _, moves = self.step(self.any, state, meaning)
+            entry = queue.popleft()
+            node_id = entry[0]
+            node = self.gather(node_id)
+            order.append(entry)
+            stays, leaves = self.ladder_states(node_id)
+            for counts, came_from, meaning in stays:
+                state = (node_id, *counts)
+                self.parent[state] = ((node_id, *came_from), answer(self.flow, node, meaning), meaning)
+                order.append(state)
+            answers = [(entry, m, self.step(self.any, entry, m)[1])
+                       for m in any_caller_meanings(self.flow, node_id) if m.kind not in ("no_input", "no_match")]
+            for state, meaning, moves in answers + [((node_id, *c), m, mv) for c, m, mv in leaves]:
                 for move in moves:
                     if isinstance(move.to, str):
                         self.outcomes.add(move.to)
                     elif move.to not in self.parent:
-                        self.parent[move.to] = (state, answer(self.flow, self.gather(state[0]), meaning), meaning)
+                        self.parent[move.to] = (state, answer(self.flow, node, meaning), meaning)
                         queue.append(move.to)
         return order
+
+    def ladder_states(self, node_id: str) -> tuple[list[tuple[Counts, Counts, Meaning]], list[Leaf]]:
+        """The counts silence and mismatches can take a node to from (0, 0), each with the counts and meaning
+        it came from; and every (counts, meaning, moves) that leaves the node. Shared by nodes with the same
+        ladders."""
+        key = self.ladders(node_id)
+        found = self._ladder_states.get(key)
+        if found is None:
+            stays: list[tuple[Counts, Counts, Meaning]] = []
+            leaves: list[Leaf] = []
+            seen, todo = {(0, 0)}, deque([(0, 0)])
+            while todo:
+                counts = todo.popleft()
+                for meaning in LADDER_MEANINGS:
+                    decision, moves = self.step(self.any, (node_id, *counts), meaning)
+                    if decision.target is not None:
+                        leaves.append((counts, meaning, moves))
+                        continue
+                    stay = cast(State, moves[0].to)[1:]
+                    if stay not in seen:
+                        seen.add(stay)
+                        todo.append(stay)
+                        stays.append((stay, counts, meaning))
+            found = self._ladder_states[key] = (stays, leaves)
+        return found
 
     def way_in(self, state: State) -> list[tuple[State, str, Meaning]]:
         """The shortest answers that lead from the start to `state`: (state, answer there, its meaning)."""
