@@ -16,7 +16,7 @@ from typing import Any, cast
 
 from ivr import flow as f
 from ivr.engine import Decision, decide
-from ivr.intents import Meaning, luhn_ok
+from ivr.intents import Digits, Meaning, Speech, interpret, luhn_ok
 
 State = tuple[str, int, int]  # input node, no-input count, no-match count (each capped at its ladder's length)
 Counts = tuple[int, int]
@@ -30,6 +30,7 @@ class Move:
     to: State | str
     node: str
     retention: int
+    failed: str | None = None  # the action whose effect must fail on the way (its `on_error` was followed)
 
 
 @dataclass
@@ -39,6 +40,7 @@ class Exit:
     node: str
     retention: int  # retention offers on the way (the exit node's own included)
     via: str | None  # next node of the chain (to rebuild it), None when the chain starts at the exit
+    failed: str | None = None  # the first action on the way whose `on_error` is followed
 
 
 @dataclass
@@ -70,10 +72,16 @@ class Graph:
                 self.memo[node_id] = {node_id: Exit(node_id, own, None)}
                 continue
             merged: dict[str, Exit] = {}
+            error = node.on_error if isinstance(node, f.ActionNode) and node.on_error != node.next else None
             for s in succ:
                 for target, ex in self.memo.get(s, {}).items():  # missing: a zero-turn loop (linted)
-                    if target not in merged or ex.retention + own > merged[target].retention:
-                        merged[target] = Exit(target, ex.retention + own, s)
+                    failed = node_id if s == error else ex.failed
+                    old = merged.get(target)
+                    # prefer more retention offers (the worst case), then a way where every effect succeeds
+                    better = old is None or (ex.retention + own, old.failed is not None) > (old.retention,
+                                                                                            failed is not None)
+                    if better:
+                        merged[target] = Exit(target, ex.retention + own, s, failed)
             self.memo[node_id] = merged
         return self.memo[start]
 
@@ -102,38 +110,47 @@ def caps(flow: f.Flow, node: f.GatherNode) -> tuple[int, int]:
 
 
 def sample_data(node: f.CollectNode) -> str:
-    """Valid data for a collect node: what the persistent canceller gives when asked for an account number."""
-    digits = ("1234567890" * 4)[: node.digits.min]
-    if node.validate_ == "luhn":
-        digits = next(digits[:-1] + d for d in "0123456789" if luhn_ok(digits[:-1] + d))
-    return digits
+    """Valid data for a collect node (what the persistent canceller gives when asked for an account number):
+    the shortest of 1234567890..., 2345678901..., that passes the node's check and is not one of its keys."""
+    for shift in range(10):
+        digits = ("1234567890"[shift:] + "1234567890" * 4)[: node.digits.min]
+        if node.validate_ == "luhn":
+            digits = next(digits[:-1] + d for d in "0123456789" if luhn_ok(digits[:-1] + d))
+        if digits not in node.keys:
+            return digits
+    return digits  # every candidate is a key: a flow no caller can give data to (its keys win, as in the engine)
 
 
-def answer(flow: f.Flow, node: f.GatherNode, meaning: Meaning) -> str:
-    """A caller answer that means `meaning` at `node` (for readable paths)."""
-    if meaning.kind == "data":
-        return meaning.value
-    if meaning.kind == "key":
-        return f"#{meaning.value}"
-    if meaning.kind == "intent":
-        intent = flow.all_intents[meaning.value]
-        return intent.phrases[0] if intent.phrases and node.speech else f"#{intent.keys[0]}"
-    return "(silence)" if meaning.kind == "no_input" else "(something it does not understand)"
-
-
+SILENCE, JUNK = "(silence)", "(something it does not understand)"
 LADDER_MEANINGS = (Meaning("no_input"), Meaning("no_match"))
+LADDER_ANSWERS = {LADDER_MEANINGS[0]: SILENCE, LADDER_MEANINGS[1]: JUNK}
 Leaf = tuple[Counts, Meaning, list[Move]]
+Link = tuple[State, str, Meaning, str | None]
 
 
-def any_caller_meanings(flow: f.Flow, node_id: str) -> list[Meaning]:
-    """Every way an input node can understand an answer: each route, key, data, no match, no input."""
+def any_caller_answers(flow: f.Flow, node_id: str) -> dict[Meaning, str]:
+    """Every way an input node can understand an answer, each with the first answer that means it: what the
+    engine's own `interpret` makes of every phrase and key of the intents it hears, its own keys, valid data,
+    silence and junk. (A meaning no caller can produce — a key at a speech-only prompt, an intent whose key
+    is valid data — is not here.)"""
     node = flow.nodes[node_id]
     assert isinstance(node, f.GatherNode)
-    found = list(LADDER_MEANINGS)
-    found += [Meaning("intent", i) for i in flow.active_routes(node_id)]
-    found += [Meaning("key", k) for k in node.keys]
-    if isinstance(node, f.CollectNode):
-        found.append(Meaning("data", sample_data(node)))
+    found: dict[Meaning, str] = {}
+    if isinstance(node, f.CollectNode) and node.dtmf:
+        data = sample_data(node)
+        found.setdefault(interpret(flow, node_id, Digits(data)), f"#{data}")
+    for intent in flow.active_routes(node_id):
+        for phrase in flow.all_intents[intent].phrases if node.speech else ():
+            found.setdefault(interpret(flow, node_id, Speech(phrase)), phrase)
+        for key in flow.all_intents[intent].keys if node.dtmf else ():
+            found.setdefault(interpret(flow, node_id, Digits(key)), f"#{key}")
+    for key in node.keys if node.dtmf else ():
+        found.setdefault(interpret(flow, node_id, Digits(key)), f"#{key}")
+    if isinstance(node, f.CollectNode) and node.speech:
+        data = sample_data(node)
+        found.setdefault(interpret(flow, node_id, Speech(data)), data)
+    found.setdefault(LADDER_MEANINGS[0], SILENCE)
+    found.setdefault(LADDER_MEANINGS[1], JUNK)
     return found
 
 
@@ -144,8 +161,10 @@ class Explorer:
         self.flow = flow
         self.any = Graph(flow, errors=True)
         self.proof = Graph(flow, errors=False)
-        #: state -> (previous state, the answer given there, what it meant), None for first states
-        self.parent: dict[State, tuple[State, str, Meaning] | None] = {}
+        #: state -> the shortest way in: (previous state, the answer there, what it meant, the effect that
+        #: failed on the way or None); None for the first states
+        self.parent: dict[State, Link | None] = {}
+        self.entry_failed: dict[State, str | None] = {}  # first states: the effect that failed on the way
         self.outcomes: set[str] = set()
         self._moves: dict[tuple[Any, ...], tuple[Decision, list[Move]]] = {}
         self._caps: dict[str, tuple[int, int]] = {}
@@ -181,7 +200,7 @@ class Explorer:
         key = (graph.errors, target)
         found = self._targets.get(key)
         if found is None:
-            found = self._targets[key] = [Move(self.exit_state(ex), ex.node, ex.retention)
+            found = self._targets[key] = [Move(self.exit_state(ex), ex.node, ex.retention, ex.failed)
                                           for ex in graph.exits(target).values()]
         return found
 
@@ -225,25 +244,27 @@ class Explorer:
                 self.outcomes.add(first)
             elif first not in self.parent:
                 self.parent[first] = None
+                self.entry_failed[first] = ex.failed
                 queue.append(first)
         while queue:
             entry = queue.popleft()
             node_id = entry[0]
-            node = self.gather(node_id)
             order.append(entry)
             stays, leaves = self.ladder_states(node_id)
             for counts, came_from, meaning in stays:
                 state = (node_id, *counts)
-                self.parent[state] = ((node_id, *came_from), answer(self.flow, node, meaning), meaning)
+                self.parent[state] = ((node_id, *came_from), LADDER_ANSWERS[meaning], meaning, None)
                 order.append(state)
-            answers = [(entry, m, self.step(self.any, entry, m)[1])
-                       for m in any_caller_meanings(self.flow, node_id) if m.kind not in ("no_input", "no_match")]
-            for state, meaning, moves in answers + [((node_id, *c), m, mv) for c, m, mv in leaves]:
+            answers = [(entry, text, m, self.step(self.any, entry, m)[1])
+                       for m, text in any_caller_answers(self.flow, node_id).items()
+                       if m.kind not in ("no_input", "no_match")]
+            ladder = [((node_id, *c), LADDER_ANSWERS[m], m, moves) for c, m, moves in leaves]
+            for state, text, meaning, moves in answers + ladder:
                 for move in moves:
                     if isinstance(move.to, str):
                         self.outcomes.add(move.to)
                     elif move.to not in self.parent:
-                        self.parent[move.to] = (state, answer(self.flow, node, meaning), meaning)
+                        self.parent[move.to] = (state, text, meaning, move.failed)
                         queue.append(move.to)
         return order
 
@@ -272,9 +293,9 @@ class Explorer:
             found = self._ladder_states[key] = (stays, leaves)
         return found
 
-    def way_in(self, state: State) -> list[tuple[State, str, Meaning]]:
-        """The shortest answers that lead from the start to `state`: (state, answer there, its meaning)."""
-        steps: list[tuple[State, str, Meaning]] = []
+    def way_in(self, state: State) -> list[Link]:
+        """The shortest answers that lead from the start to `state`: (state, answer, meaning, failed effect)."""
+        steps: list[Link] = []
         link = self.parent[state]
         while link is not None:
             steps.append(link)

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 
 from ivr import flow as f
 from ivr.engine import decide
-from ivr.explore import Explorer, Move, State, sample_data
-from ivr.intents import Digits, Meaning, Speech, interpret
+from ivr.explore import SILENCE, Explorer, Move, State, sample_data
+from ivr.intents import Digits, Meaning, Silence, Speech, interpret
 from ivr.lint import Finding
 
 #: natural cancel requests tried at every prompt besides the flow's own cancel phrases
@@ -39,6 +39,7 @@ class Event:
     intent: str | None = None
     cancelling: bool = False
     outcome: str | None = None
+    effect_failed: str | None = None  # the action node whose effect failed on the way to this prompt
 
 
 @dataclass
@@ -80,6 +81,8 @@ def canceller_inputs(flow: f.Flow, node_id: str) -> dict[Meaning, str]:
     if node.dtmf and intent is not None:
         for key in intent.keys:
             found.setdefault(interpret(flow, node_id, Digits(key)), f"#{key}")
+    if not found:  # a keypad-only prompt and no cancel key: Twilio's Gather hears the words as silence
+        found[interpret(flow, node_id, Silence())] = SILENCE
     return found
 
 
@@ -191,22 +194,28 @@ class _Proof:
     def path(self, state: State) -> list[Event]:
         """The way in (shortest), then the canceller's worst path from `state` until an ending or a repeat."""
         events: list[Event] = []
-        for turn, (at, answer, meaning) in enumerate(self.ex.way_in(state), 1):
-            events.append(Event(turn, at[0], prompt_text(self.flow, at[0]), answer, _label(meaning)))
+        links = self.ex.way_in(state)
+        first = links[0][0] if links else state
+        failed = self.ex.entry_failed.get(first)
+        for turn, (at, answer, meaning, next_failed) in enumerate(links, 1):
+            events.append(Event(turn, at[0], prompt_text(self.flow, at[0]), answer, _label(meaning),
+                                effect_failed=failed))
+            failed = next_failed
         seen: set[State] = set()
         at_state: State | str = state
         while not isinstance(at_state, str) and at_state not in seen:
             seen.add(at_state)
             answer, meaning, move = self.worst[at_state]
             events.append(Event(len(events) + 1, at_state[0], prompt_text(self.flow, at_state[0]), answer,
-                                _label(meaning), cancelling=True))
+                                _label(meaning), cancelling=True, effect_failed=failed))
+            failed = None  # the canceller's effects succeed
             at_state = move.to
             last = move
         if isinstance(at_state, str):
             events.append(Event(None, last.node, prompt_text(self.flow, last.node), outcome=at_state))
         else:
-            first = next(e.turn for e in events if e.cancelling and e.node == at_state[0])
-            events.append(Event(None, at_state[0], f"(the call is back at turn {first}'s prompt, and repeats)"))
+            again = next(e.turn for e in events if e.cancelling and e.node == at_state[0])
+            events.append(Event(None, at_state[0], f"(the call is back at turn {again}'s prompt, and repeats)"))
         return events
 
 
