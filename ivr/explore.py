@@ -16,7 +16,7 @@ from typing import Any, cast
 
 from ivr import flow as f
 from ivr.engine import Decision, decide
-from ivr.intents import Digits, Meaning, Speech, interpret, luhn_ok
+from ivr.intents import Digits, Meaning, Speech, interpret, luhn_ok, matcher
 
 State = tuple[str, int, int]  # input node, no-input count, no-match count (each capped at its ladder's length)
 Counts = tuple[int, int]
@@ -133,6 +133,10 @@ def any_caller_answers(flow: f.Flow, node_id: str) -> dict[Meaning, str]:
     engine's own `interpret` makes of every phrase and key of the intents it hears, its own keys, valid data,
     silence and junk. (A meaning no caller can produce — a key at a speech-only prompt, an intent whose key
     is valid data — is not here.)"""
+    shape = matcher(flow).shape(flow, node_id)  # nodes that hear alike have the same answers
+    cached = _ANSWERS.get((id(flow), shape))
+    if cached is not None and cached[0] is flow:
+        return cached[1]
     node = flow.nodes[node_id]
     assert isinstance(node, f.GatherNode)
     found: dict[Meaning, str] = {}
@@ -151,7 +155,13 @@ def any_caller_answers(flow: f.Flow, node_id: str) -> dict[Meaning, str]:
         found.setdefault(interpret(flow, node_id, Speech(data)), data)
     found.setdefault(LADDER_MEANINGS[0], SILENCE)
     found.setdefault(LADDER_MEANINGS[1], JUNK)
+    if len(_ANSWERS) > 4096:
+        _ANSWERS.clear()
+    _ANSWERS[(id(flow), shape)] = (flow, found)
     return found
+
+
+_ANSWERS: dict[tuple[int, int], tuple[f.Flow, dict[Meaning, str]]] = {}
 
 
 class Explorer:

@@ -150,6 +150,25 @@ class Matcher:
         self.hearings: list[tuple[tuple[str, bool, int], ...]] = []
         self._hearing_ids: dict[tuple[tuple[str, bool, int], ...], int] = {}
         self.best: dict[tuple[int, tuple[str, ...]], str | None] = {}
+        self.shapes: dict[str, int] = {}  # node -> id of everything `interpret` reads of it
+        self._shape_ids: dict[tuple[object, ...], int] = {}
+        self.meanings: dict[tuple[int, Heard], Meaning] = {}
+
+    def shape(self, flow: Flow, node_id: str) -> int:
+        """An id for how a node hears: its intents (with locality and order), input modes, own keys (not their
+        targets), confidence threshold and data rules. Nodes of one shape understand every input alike."""
+        found = self.shapes.get(node_id)
+        if found is None:
+            node = flow.nodes[node_id]
+            assert isinstance(node, GatherNode)
+            hearing = self.hearing.get(node_id)
+            if hearing is None:
+                hearing = self.hearing[node_id] = self.hearing_id(flow, node_id)
+            collect = (node.digits.min, node.digits.max, node.validate_, node.finish_on_key) \
+                if isinstance(node, CollectNode) else None
+            key = (hearing, node.input, tuple(node.keys), node.min_confidence, collect)
+            found = self.shapes[node_id] = self._shape_ids.setdefault(key, len(self._shape_ids))
+        return found
 
     def hearing_id(self, flow: Flow, node_id: str) -> int:
         """What a node hears, as (intent, local?, -order) — nodes that hear alike share one id (and answers)."""
@@ -247,7 +266,19 @@ def _keys(flow: Flow, node_id: str, node: GatherNode, keys: str) -> Meaning:
 
 
 def interpret(flow: Flow, node_id: str, heard: Heard) -> Meaning:
-    """What `heard` means at input node `node_id`. Total: anything not understood is NO_MATCH."""
+    """What `heard` means at input node `node_id`. Total: anything not understood is NO_MATCH.
+    (Answers are remembered per node shape: `Matcher.shape` names everything this function reads.)"""
+    m = matcher(flow)
+    key = (m.shape(flow, node_id), heard)
+    found = m.meanings.get(key)
+    if found is None:
+        if len(m.meanings) > 65536:
+            m.meanings.clear()
+        found = m.meanings[key] = _interpret(flow, node_id, heard)
+    return found
+
+
+def _interpret(flow: Flow, node_id: str, heard: Heard) -> Meaning:
     node = cast(GatherNode, flow.nodes[node_id])  # only input nodes hear answers
     if isinstance(heard, Speech):
         if not heard.text.strip():

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from ivr import flow as f
 from ivr.engine import decide
 from ivr.explore import SILENCE, Explorer, Move, State, sample_data
-from ivr.intents import Digits, Meaning, Silence, Speech, interpret
+from ivr.intents import Digits, Meaning, Silence, Speech, interpret, matcher
 from ivr.lint import Finding
 
 #: natural cancel requests tried at every prompt besides the flow's own cancel phrases
@@ -68,6 +68,21 @@ _PHRASINGS: dict[int, tuple[f.Flow, tuple[Speech, ...]]] = {}
 
 def canceller_inputs(flow: f.Flow, node_id: str) -> dict[Meaning, str]:
     """What the persistent canceller's answers mean at `node_id`, each with the first answer that means it."""
+    shape = matcher(flow).shape(flow, node_id)  # nodes that hear alike are asked alike
+    cached = _INPUTS.get((id(flow), shape))
+    if cached is not None and cached[0] is flow:
+        return cached[1]
+    found = _canceller_inputs(flow, node_id)
+    if len(_INPUTS) > 4096:
+        _INPUTS.clear()
+    _INPUTS[(id(flow), shape)] = (flow, found)
+    return found
+
+
+_INPUTS: dict[tuple[int, int], tuple[f.Flow, dict[Meaning, str]]] = {}
+
+
+def _canceller_inputs(flow: f.Flow, node_id: str) -> dict[Meaning, str]:
     node = flow.nodes[node_id]
     assert isinstance(node, f.GatherNode)
     if isinstance(node, f.CollectNode):
