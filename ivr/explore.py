@@ -133,10 +133,11 @@ def any_caller_answers(flow: f.Flow, node_id: str) -> dict[Meaning, str]:
     engine's own `interpret` makes of every phrase and key of the intents it hears, its own keys, valid data,
     silence and junk. (A meaning no caller can produce — a key at a speech-only prompt, an intent whose key
     is valid data — is not here.)"""
-    shape = matcher(flow).shape(flow, node_id)  # nodes that hear alike have the same answers
-    cached = _ANSWERS.get((id(flow), shape))
-    if cached is not None and cached[0] is flow:
-        return cached[1]
+    m = matcher(flow)
+    memo: dict[int, dict[Meaning, str]] = m.derived.setdefault("any_caller_answers", {})
+    shape = m.shape(flow, node_id)  # nodes that hear alike have the same answers
+    if shape in memo:
+        return memo[shape]
     node = flow.nodes[node_id]
     assert isinstance(node, f.GatherNode)
     found: dict[Meaning, str] = {}
@@ -155,13 +156,8 @@ def any_caller_answers(flow: f.Flow, node_id: str) -> dict[Meaning, str]:
         found.setdefault(interpret(flow, node_id, Speech(data)), data)
     found.setdefault(LADDER_MEANINGS[0], SILENCE)
     found.setdefault(LADDER_MEANINGS[1], JUNK)
-    if len(_ANSWERS) > 4096:
-        _ANSWERS.clear()
-    _ANSWERS[(id(flow), shape)] = (flow, found)
+    memo[shape] = found
     return found
-
-
-_ANSWERS: dict[tuple[int, int], tuple[f.Flow, dict[Meaning, str]]] = {}
 
 
 class Explorer:

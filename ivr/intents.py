@@ -19,7 +19,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Literal, cast
+from typing import Any, Literal, cast
 
 from ivr.flow import CollectNode, ConfirmNode, Flow, GatherNode
 
@@ -153,6 +153,8 @@ class Matcher:
         self.shapes: dict[str, int] = {}  # node -> id of everything `interpret` reads of it
         self._shape_ids: dict[tuple[object, ...], int] = {}
         self.meanings: dict[tuple[int, Heard], Meaning] = {}
+        #: answers derived from `interpret` for the checker, by name then node shape (one table per flow)
+        self.derived: dict[str, dict[int, Any]] = {}
 
     def shape(self, flow: Flow, node_id: str) -> int:
         """An id for how a node hears: its intents (with locality and order), input modes, own keys (not their

@@ -52,34 +52,22 @@ class ProofResult:
 
 def cancel_phrasings(flow: f.Flow) -> tuple[Speech, ...]:
     """Every way the persistent canceller may ask: the flow's cancel phrases, then the built-in ones."""
-    found = _PHRASINGS.get(id(flow))
-    if found is None or found[0] is not flow:
+    memo: dict[int, tuple[Speech, ...]] = matcher(flow).derived.setdefault("cancel_phrasings", {})
+    if 0 not in memo:  # one answer per flow
         intent = flow.all_intents.get(flow.guarantee.intent)
         texts = dict.fromkeys([*(intent.phrases if intent else ()), *CANCEL_PHRASINGS])
-        found = _PHRASINGS[id(flow)] = (flow, tuple(Speech(t) for t in texts))
-        if len(_PHRASINGS) > 16:
-            _PHRASINGS.clear()
-            _PHRASINGS[id(flow)] = found
-    return found[1]
-
-
-_PHRASINGS: dict[int, tuple[f.Flow, tuple[Speech, ...]]] = {}
+        memo[0] = tuple(Speech(t) for t in texts)
+    return memo[0]
 
 
 def canceller_inputs(flow: f.Flow, node_id: str) -> dict[Meaning, str]:
     """What the persistent canceller's answers mean at `node_id`, each with the first answer that means it."""
-    shape = matcher(flow).shape(flow, node_id)  # nodes that hear alike are asked alike
-    cached = _INPUTS.get((id(flow), shape))
-    if cached is not None and cached[0] is flow:
-        return cached[1]
-    found = _canceller_inputs(flow, node_id)
-    if len(_INPUTS) > 4096:
-        _INPUTS.clear()
-    _INPUTS[(id(flow), shape)] = (flow, found)
-    return found
-
-
-_INPUTS: dict[tuple[int, int], tuple[f.Flow, dict[Meaning, str]]] = {}
+    m = matcher(flow)
+    memo: dict[int, dict[Meaning, str]] = m.derived.setdefault("canceller_inputs", {})
+    shape = m.shape(flow, node_id)  # nodes that hear alike are asked alike
+    if shape not in memo:
+        memo[shape] = _canceller_inputs(flow, node_id)
+    return memo[shape]
 
 
 def _canceller_inputs(flow: f.Flow, node_id: str) -> dict[Meaning, str]:
