@@ -30,7 +30,7 @@ class Move:
     to: State | str
     node: str
     retention: int
-    failed: str | None = None  # the action whose effect must fail on the way (its `on_error` was followed)
+    failed: tuple[str, ...] = ()  # actions whose effects must fail on the way (their `on_error` is followed)
 
 
 @dataclass
@@ -40,7 +40,7 @@ class Exit:
     node: str
     retention: int  # retention offers on the way (the exit node's own included)
     via: str | None  # next node of the chain (to rebuild it), None when the chain starts at the exit
-    failed: str | None = None  # the first action on the way whose `on_error` is followed
+    failed: tuple[str, ...] = ()  # the actions on the way whose `on_error` is followed, in order
 
 
 @dataclass
@@ -75,11 +75,10 @@ class Graph:
             error = node.on_error if isinstance(node, f.ActionNode) and node.on_error != node.next else None
             for s in succ:
                 for target, ex in self.memo.get(s, {}).items():  # missing: a zero-turn loop (linted)
-                    failed = node_id if s == error else ex.failed
+                    failed = (node_id, *ex.failed) if s == error else ex.failed
                     old = merged.get(target)
-                    # prefer more retention offers (the worst case), then a way where every effect succeeds
-                    better = old is None or (ex.retention + own, old.failed is not None) > (old.retention,
-                                                                                            failed is not None)
+                    # prefer more retention offers (the worst case), then a way where fewer effects fail
+                    better = old is None or (ex.retention + own, -len(failed)) > (old.retention, -len(old.failed))
                     if better:
                         merged[target] = Exit(target, ex.retention + own, s, failed)
             self.memo[node_id] = merged
@@ -125,7 +124,7 @@ SILENCE, JUNK = "(silence)", "(something it does not understand)"
 LADDER_MEANINGS = (Meaning("no_input"), Meaning("no_match"))
 LADDER_ANSWERS = {LADDER_MEANINGS[0]: SILENCE, LADDER_MEANINGS[1]: JUNK}
 Leaf = tuple[Counts, Meaning, list[Move]]
-Link = tuple[State, str, Meaning, str | None]
+Link = tuple[State, str, Meaning, tuple[str, ...]]
 
 
 def any_caller_answers(flow: f.Flow, node_id: str) -> dict[Meaning, str]:
@@ -167,10 +166,10 @@ class Explorer:
         self.flow = flow
         self.any = Graph(flow, errors=True)
         self.proof = Graph(flow, errors=False)
-        #: state -> the shortest way in: (previous state, the answer there, what it meant, the effect that
-        #: failed on the way or None); None for the first states
+        #: state -> the shortest way in: (previous state, the answer there, what it meant, the effects that
+        #: failed on the way); None for the first states
         self.parent: dict[State, Link | None] = {}
-        self.entry_failed: dict[State, str | None] = {}  # first states: the effect that failed on the way
+        self.entry_failed: dict[State, tuple[str, ...]] = {}  # first states: effects that failed on the way
         self.outcomes: set[str] = set()
         self._moves: dict[tuple[Any, ...], tuple[Decision, list[Move]]] = {}
         self._caps: dict[str, tuple[int, int]] = {}
@@ -259,7 +258,7 @@ class Explorer:
             stays, leaves = self.ladder_states(node_id)
             for counts, came_from, meaning in stays:
                 state = (node_id, *counts)
-                self.parent[state] = ((node_id, *came_from), LADDER_ANSWERS[meaning], meaning, None)
+                self.parent[state] = ((node_id, *came_from), LADDER_ANSWERS[meaning], meaning, ())
                 order.append(state)
             answers = [(entry, text, m, self.step(self.any, entry, m)[1])
                        for m, text in any_caller_answers(self.flow, node_id).items()

@@ -39,7 +39,7 @@ class Event:
     intent: str | None = None
     cancelling: bool = False
     outcome: str | None = None
-    effect_failed: str | None = None  # the action node whose effect failed on the way to this prompt
+    effect_failed: tuple[str, ...] = ()  # action nodes whose effects failed on the way to this prompt, in order
 
 
 @dataclass
@@ -199,7 +199,7 @@ class _Proof:
         events: list[Event] = []
         links = self.ex.way_in(state)
         first = links[0][0] if links else state
-        failed = self.ex.entry_failed.get(first)
+        failed = self.ex.entry_failed.get(first, ())
         for turn, (at, answer, meaning, next_failed) in enumerate(links, 1):
             events.append(Event(turn, at[0], prompt_text(self.flow, at[0]), answer, _label(meaning),
                                 effect_failed=failed))
@@ -211,7 +211,7 @@ class _Proof:
             answer, meaning, move = self.worst[at_state]
             events.append(Event(len(events) + 1, at_state[0], prompt_text(self.flow, at_state[0]), answer,
                                 _label(meaning), cancelling=True, effect_failed=failed))
-            failed = None  # the canceller's effects succeed
+            failed = ()  # the canceller's effects succeed
             at_state = move.to
             last = move
         if isinstance(at_state, str):
