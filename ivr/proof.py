@@ -75,7 +75,9 @@ def _canceller_inputs(flow: f.Flow, node_id: str) -> dict[Meaning, str]:
     assert isinstance(node, f.GatherNode)
     if isinstance(node, f.CollectNode):
         data = sample_data(node)
-        return {interpret(flow, node_id, Digits(data) if node.dtmf else Speech(data)): data}
+        if node.dtmf:
+            return {interpret(flow, node_id, Digits(data)): f"#{data}"}
+        return {interpret(flow, node_id, Speech(data)): data}
     intent = flow.all_intents.get(flow.guarantee.intent)
     found: dict[Meaning, str] = {}
     if node.speech:
@@ -204,10 +206,10 @@ class _Proof:
             events.append(Event(turn, at[0], prompt_text(self.flow, at[0]), answer, _label(meaning),
                                 effect_failed=failed))
             failed = next_failed
-        seen: set[State] = set()
+        seen: dict[State, int] = {}  # state -> the turn it was at
         at_state: State | str = state
         while not isinstance(at_state, str) and at_state not in seen:
-            seen.add(at_state)
+            seen[at_state] = len(events) + 1
             answer, meaning, move = self.worst[at_state]
             events.append(Event(len(events) + 1, at_state[0], prompt_text(self.flow, at_state[0]), answer,
                                 _label(meaning), cancelling=True, effect_failed=failed))
@@ -217,7 +219,7 @@ class _Proof:
         if isinstance(at_state, str):
             events.append(Event(None, last.node, prompt_text(self.flow, last.node), outcome=at_state))
         else:
-            again = next(e.turn for e in events if e.cancelling and e.node == at_state[0])
+            again = seen[at_state]
             events.append(Event(None, at_state[0], f"(the call is back at turn {again}'s prompt, and repeats)"))
         return events
 

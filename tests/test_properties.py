@@ -50,8 +50,6 @@ INTENT_KEYS = {
 }
 ROUTED_INTENTS = ("billing", "tech", "cancel", "agent", "yes", "no", "repeat", "help")
 NODE_KEYS = ("1", "2", "5", "9", "0", "*", "#", "11")
-#: keys no intent uses and no collect node's sample data is
-SPARE_KEYS = ("4", "6", "*", "#")
 PROMPTS = ("Hello.", "Say billing, support or cancel.", "Your account {account:digits}?", "Are you sure?")
 #: input nodes are listed twice so most flows have a few places to answer
 NODE_TYPES = ("menu", "menu", "confirm", "collect", "say", "set", "branch", "action", "end", "transfer")
@@ -96,15 +94,13 @@ def ladder(draw: st.DrawFn, targets: list[str]) -> list[dict[str, Any]]:
     return rungs
 
 
-def input_node(draw: st.DrawFn, kind: str, ids: list[str], globals_: list[str], replayable: bool
-               ) -> dict[str, Any]:
+def input_node(draw: st.DrawFn, kind: str, ids: list[str], globals_: list[str]) -> dict[str, Any]:
     routable = [*ids, *f.RESERVED_TARGETS]
     node: dict[str, Any] = {"type": kind, "prompt": pick(draw, PROMPTS)}
     node["routes"] = {intent: pick(draw, routable) for intent in some(draw, ROUTED_INTENTS, 3)}
     if chance(draw, 2):
-        keys = SPARE_KEYS if replayable else NODE_KEYS
-        node["keys"] = {key: pick(draw, routable) for key in some(draw, keys, 2)}
-    node["input"] = "both" if replayable else pick(draw, ("both", "both", "speech", "dtmf"))
+        node["keys"] = {key: pick(draw, routable) for key in some(draw, NODE_KEYS, 2)}
+    node["input"] = pick(draw, ("both", "both", "speech", "dtmf"))
     if globals_ and chance(draw, 5):
         node["opt_out"] = some(draw, globals_, 2)
     for kind_ in ("no_input", "no_match"):
@@ -117,7 +113,7 @@ def input_node(draw: st.DrawFn, kind: str, ids: list[str], globals_: list[str], 
     if kind == "confirm":
         node["yes"], node["no"] = pick(draw, ids), pick(draw, ids)
     elif kind == "collect":
-        low = draw(st.integers(2 if replayable else 1, 4))  # one digit would read an intent's key as data
+        low = draw(st.integers(1, 4))  # one digit: an intent's key may be data
         high = draw(st.integers(low, 6))
         node.update(var="account", digits={"min": scalar(draw, low), "max": scalar(draw, high)},
                     finish_on_key=pick(draw, ("#", "*", "")), validate=pick(draw, ("none", "none", "luhn")),
@@ -125,8 +121,7 @@ def input_node(draw: st.DrawFn, kind: str, ids: list[str], globals_: list[str], 
     return node
 
 
-def automatic_node(draw: st.DrawFn, kind: str, onward: list[str], branches: bool, on_error: bool
-                   ) -> dict[str, Any]:
+def automatic_node(draw: st.DrawFn, kind: str, onward: list[str], branches: bool) -> dict[str, Any]:
     """say / set / branch / action: `onward` holds only later nodes and input or terminal nodes, so no chain of
     automatic nodes can loop without a turn."""
     if kind == "set":
@@ -137,7 +132,7 @@ def automatic_node(draw: st.DrawFn, kind: str, onward: list[str], branches: bool
                 "default": pick(draw, onward)}
     if kind == "action":
         node: dict[str, Any] = {"type": "action", "effect": "record_cancellation", "next": pick(draw, onward)}
-        if on_error and chance(draw, 2):
+        if chance(draw, 2):
             node["on_error"] = pick(draw, onward)
         if chance(draw, 2):
             node.update(result="confirmation", args={"account": "{account}"})
@@ -173,34 +168,11 @@ def global_routes(draw: st.DrawFn, ids: list[str], cancelled: str, fair: bool) -
     return routes
 
 
-def keys_of(data: dict[str, Any], intent: str) -> list[str]:
-    declared = data["intents"].get(intent)
-    return list(declared["keys"]) if declared else list(f.BUILTIN_INTENTS[intent][1])
-
-
-def hear_speech_where_keys_are_missing(data: dict[str, Any]) -> None:
-    """Make a keys-only input node hear speech too when the cancel intent or an intent it routes has no key:
-    there the checker crashes (see `test_keys_only_node_without_cancel_key` and
-    `test_keys_only_node_routing_an_intent_without_key`), which would hide every other property."""
-    for node in data["nodes"].values():
-        if node.get("input") != "dtmf":
-            continue
-        heard = {*data["globals"], *node["routes"]} - set(node.get("opt_out", ()))
-        if node["type"] == "confirm":
-            heard |= {"yes", "no"}
-        if not all(keys_of(data, intent) for intent in heard | {"cancel"}):  # the canceller presses its key
-            node["input"] = "both"
-
-
 @st.composite
-def flow_dicts(draw: st.DrawFn, *, branches: bool = True, on_error: bool = True, checkable: bool = False,
-               replayable: bool = False, fair: bool | None = None) -> dict[str, Any]:
-    """A random valid flow as the plain mapping `Flow.model_validate` takes, valid by construction.
-
-    `branches` and `on_error` allow branch nodes and actions with an `on_error`; with `checkable`, no flow trips
-    the checker's known crashes (see `hear_speech_where_keys_are_missing`); `replayable` keeps to flows whose
-    counterexamples the checker writes correctly (see `test_counterexample_replays`); `fair` forces (True) or
-    forbids (False) a flow that sends cancel requests onwards (see below), and None draws either."""
+def flow_dicts(draw: st.DrawFn, *, branches: bool = True, fair: bool | None = None) -> dict[str, Any]:
+    """A random flow as the plain mapping `Flow.model_validate` takes, valid by construction. `branches` allows
+    branch nodes; `fair=True` makes a flow that sends cancel requests onwards (see below), `fair=None` draws
+    whether to."""
     n = draw(st.integers(3, 12))
     ids = [f"n{i}" for i in range(n)]
     types = [pick(draw, NODE_TYPES if i else START_TYPES) for i in range(n)]
@@ -220,7 +192,7 @@ def flow_dicts(draw: st.DrawFn, *, branches: bool = True, on_error: bool = True,
         elif kind == "transfer":
             nodes[node_id] = {"type": "transfer", "number": "+18005550100"}
         elif kind in INPUT_TYPES:
-            node = nodes[node_id] = input_node(draw, kind, ids, list(globals_), replayable)
+            node = nodes[node_id] = input_node(draw, kind, ids, list(globals_))
             if fair:
                 onwards = [ids[cancelled], *(j for k, j in enumerate(ids) if k > i and types[k] not in
                                               TERMINAL_TYPES)]
@@ -233,7 +205,7 @@ def flow_dicts(draw: st.DrawFn, *, branches: bool = True, on_error: bool = True,
         else:
             onward = [j for k, j in enumerate(ids) if k > i or k == cancelled
                       or (types[k] in INPUT_TYPES + TERMINAL_TYPES and not fair)]
-            nodes[node_id] = automatic_node(draw, kind, onward, branches, on_error)
+            nodes[node_id] = automatic_node(draw, kind, onward, branches)
     data: dict[str, Any] = {
         "name": "random", "start": ids[0], "outcomes": [GOAL, *OTHER_OUTCOMES, "transferred"],
         "variables": {"account": "", "tier": "", "mood": "", "confirmation": ""},
@@ -241,8 +213,6 @@ def flow_dicts(draw: st.DrawFn, *, branches: bool = True, on_error: bool = True,
     }
     if chance(draw, 2):
         data["defaults"] = {"no_input": ladder(draw, ids), "no_match": ladder(draw, ids)}
-    if checkable:
-        hear_speech_where_keys_are_missing(data)
     return data
 
 
@@ -293,8 +263,8 @@ def canceller_answers(flow: f.Flow, node_id: str) -> list[Heard]:
 # A. the engine is total
 
 
-@settings(max_examples=150, deadline=None)
-@given(flow_dicts(checkable=False), st.data())
+@settings(max_examples=120, deadline=None)
+@given(flow_dicts(), st.data())
 def test_engine_is_total(data: dict[str, Any], draw: st.DataObject) -> None:
     flow = build(data)
     inputs = caller_inputs(flow)
@@ -324,8 +294,10 @@ def test_engine_is_total(data: dict[str, Any], draw: st.DataObject) -> None:
 # B. soundness: the persistent canceller arrives within the checker's worst case
 
 
-@settings(max_examples=200, deadline=None)
-@given(flow_dicts(fair=True), st.data())
+# the claim is about flows the checker bounds, about a third of these (fair ones more often): the rest are
+# filtered out by design
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.filter_too_much])
+@given(flow_dicts(fair=True) | flow_dicts(fair=True) | flow_dicts(), st.data())
 def test_canceller_arrives_within_worst_case(data: dict[str, Any], draw: st.DataObject) -> None:
     flow = build(data)
     worst = check(flow).worst_case_turns
@@ -375,14 +347,14 @@ def replay_input(flow: f.Flow, event: Event) -> Heard:
 
 def replay_counterexample(flow: f.Flow, report: Report) -> None:
     """Replay a counterexample's answers and hold the engine to each of its turns and its end. Effects succeed,
-    but the one a turn says failed on the way to its prompt (`effect_failed`)."""
+    but those a turn says failed on the way to its prompt (`effect_failed`)."""
     step = start(flow)
     turns = [e for e in report.counterexample if e.turn is not None]
     ending = report.counterexample[-1]
     assert ending.turn is None
     for event in [*turns, ending]:
         while step.state.waiting == "effect":
-            failed = event.effect_failed == step.state.node
+            failed = step.state.node in event.effect_failed
             step = advance(flow, step.state, EffectResult(ok=not failed))
         if event is ending:
             break
@@ -400,13 +372,11 @@ def replay_counterexample(flow: f.Flow, report: Report) -> None:
         assert (step.state.waiting, step.state.node) == ("input", ending.node)
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.filter_too_much])
+# a flow has a counterexample when the checker bounds it beyond one turn or not at all: most, not all
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.filter_too_much])
 @given(flow_dicts(branches=False))
 def test_counterexample_replays(data: dict[str, Any]) -> None:
-    """On flows without branches (the engine goes one way at a branch, the checker every way), effects that can
-    fail (see `test_counterexample_says_an_effect_failed`), or answers a node cannot hear as the counterexample
-    writes them: every input node hears speech and keys, node keys are keys no intent has, and collect nodes
-    want two digits or more (see the three tests after that one)."""
+    """On flows without branches: the engine goes one way at a branch, the checker every way."""
     flow = build(data)
     report = check(flow)
     if report.worst_case_turns is not None:
@@ -421,7 +391,7 @@ def test_counterexample_replays(data: dict[str, Any]) -> None:
 
 
 @settings(max_examples=100, deadline=None)
-@given(flow_dicts(checkable=False), st.data())
+@given(flow_dicts(), st.data())
 def test_decide_depends_on_counts_only_on_a_ladder(data: dict[str, Any], draw: st.DataObject) -> None:
     """Any answer but silence, a mismatch or a route to `@no_match` is decided the same whatever the counts
     (and staying keeps them); a route to `@no_match` is decided exactly as a mismatch; and a ladder decision
@@ -523,3 +493,13 @@ def test_intent_key_that_is_data_is_not_the_intent() -> None:
                       intents={"agent": {"keys": ["0"]}})
     assert advance(flow, start(flow).state, Digits("0")).state.node == "done"  # "0" is data, not the agent
     assert check(flow).worst_case_turns == 1
+
+
+def test_counterexample_says_every_effect_that_failed() -> None:
+    """A way in through two failed effects in a row named only the first: replayed, it took the second's `next`."""
+    flow = small_flow({"charge": {"type": "action", "effect": "charge_card", "next": "done", "on_error": "retry"},
+                       "retry": {"type": "action", "effect": "charge_card", "next": "done", "on_error": "menu"},
+                       "menu": {"type": "menu", "prompt": "We could not charge your card."}, "done": CANCELLED})
+    report = check(flow)
+    assert report.counterexample[0].node == "menu"
+    replay_counterexample(flow, report)
