@@ -13,6 +13,7 @@ from collections.abc import Iterator
 
 from ivr import flow as f
 from ivr.explore import Explorer
+from ivr.intents import is_local
 from ivr.lint import reachable
 from ivr.proof import canceller_inputs
 
@@ -24,42 +25,59 @@ DOT_SHAPES = {"menu": "parallelogram", "collect": "cylinder", "confirm": "diamon
               "say": "box", "set": "box", "action": "box3d", "transfer": "oval", "end": "doubleoctagon"}
 
 
+def _label(path: tuple[str, ...]) -> str:
+    """How an edge is taken, from its key path inside the node: 'billing', 'key 1', 'no-match 3', ..."""
+    kind = path[0]
+    if kind == "keys":
+        return f"key {path[1]}"
+    if kind in ("no_input", "no_match"):
+        return f"{kind.replace('_', '-')} {int(path[1]) + 1}"
+    if kind == "cases":
+        return f"cases {path[1]!r}"
+    return path[-1]  # an intent under routes, or next / yes / no / default / on_error
+
+
 def edges(flow: f.Flow) -> Iterator[tuple[str, str, str]]:
     """(from, to, label) for every edge of the flow; global routes once, from GLOBAL."""
     for node_id, node in flow.nodes.items():
         for path, target in node.targets():
-            if target in f.RESERVED_TARGETS:
-                continue
-            label = path[-1] if path[0] in ("routes", "next", "yes", "no", "default", "on_error") else \
-                f"key {path[1]}" if path[0] == "keys" else f"{path[0].replace('_', '-')} {int(path[1]) + 1}" \
-                if path[0] in ("no_input", "no_match") else f"{path[0]} {path[1]!r}"
-            yield node_id, target, label
+            if target not in f.RESERVED_TARGETS:
+                yield node_id, target, _label(path)
     for intent, target in flow.global_routes.items():
         if target not in f.RESERVED_TARGETS:
             yield GLOBAL, target, intent
 
 
-def cancel_edges(flow: f.Flow) -> set[tuple[str, str]]:
-    """Node-to-node edges a persistent canceller can travel, from any reachable input node."""
+Hot = set[tuple[str, str, str | None]]  # (from, to, label); label None: however the edge is taken
+
+
+def cancel_edges(flow: f.Flow) -> Hot:
+    """The edges a persistent canceller can travel, from any reachable input node: the answer's own edge (by its
+    label, drawn from GLOBAL for a global route), then every edge of the automatic nodes after it."""
     explorer = Explorer(flow)
-    found: set[tuple[str, str]] = set()
+    found: Hot = set()
     for node_id, ni, nm in explorer.explore():
+        node = explorer.gather(node_id)
         for meaning in canceller_inputs(flow, node_id):
             decision, moves = explorer.step(explorer.proof, (node_id, ni, nm), meaning)
             if decision.target is None:
                 continue
+            if meaning.kind == "intent" and not is_local(flow, node, meaning.value):
+                found.add((GLOBAL, decision.target, meaning.value))
+            elif meaning.kind == "intent":
+                found.add((node_id, decision.target, meaning.value))
+            elif meaning.kind == "key":
+                found.add((node_id, decision.target, f"key {meaning.value}"))
+            else:
+                found.add((node_id, decision.target, None))  # data (next), or a ladder's escalation
             for move in moves:
                 chain = explorer.proof.chain(decision.target, move.node)
-                found.update(zip([node_id, *chain], chain, strict=False))
-    # a global route taken by the canceller is drawn from GLOBAL
-    for node_id, target in list(found):
-        if target in flow.global_routes.values() and target not in successors_local(flow, node_id):
-            found.add((GLOBAL, target))
+                found.update((a, b, None) for a, b in zip(chain, chain[1:], strict=False))
     return found
 
 
-def successors_local(flow: f.Flow, node_id: str) -> set[str]:
-    return {t for _, t in flow.nodes[node_id].targets()}
+def _hot(hot: Hot, src: str, dst: str, label: str) -> bool:
+    return (src, dst, label) in hot or (src, dst, None) in hot
 
 
 def _goal_nodes(flow: f.Flow) -> set[str]:
@@ -77,9 +95,9 @@ def mermaid(flow: f.Flow) -> str:
         lines.append(f"  {node_id}{left}{json.dumps(f'{node_id} ({node.type})')}{right}")
     red: list[int] = []
     for i, (src, dst, label) in enumerate(edges(flow)):
-        arrow = "==>" if (src, dst) in hot else "-->"
+        arrow = "==>" if _hot(hot, src, dst, label) else "-->"
         lines.append(f"  {src} {arrow}|{json.dumps(label)}| {dst}")
-        if (src, dst) in hot:
+        if arrow == "==>":
             red.append(i)
     if red:
         lines.append(f"  linkStyle {','.join(map(str, red))} stroke:#d00,stroke-width:3px")
@@ -103,7 +121,7 @@ def dot(flow: f.Flow) -> str:
         label = json.dumps(f"{node_id}\n({node.type})")
         lines.append(f"  {json.dumps(node_id)} [label={label}, shape={DOT_SHAPES[node.type]}{style}];")
     for src, dst, label in edges(flow):
-        style = ', color="#dd0000", penwidth=3' if (src, dst) in hot else ""
+        style = ', color="#dd0000", penwidth=3' if _hot(hot, src, dst, label) else ""
         lines.append(f"  {json.dumps(src)} -> {json.dumps(dst)} [label={json.dumps(label)}{style}];")
     lines.append("}")
     return "\n".join(lines) + "\n"

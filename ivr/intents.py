@@ -176,7 +176,7 @@ class Matcher:
         """What a node hears, as (intent, local?, -order) — nodes that hear alike share one id (and answers)."""
         node = flow.nodes[node_id]
         assert isinstance(node, GatherNode)
-        hearing = tuple(sorted((name, _is_local(flow, node, name), -flow.intent_order[name])
+        hearing = tuple(sorted((name, is_local(flow, node, name), -flow.intent_order[name])
                                for name in flow.active_routes(node_id)))
         found = self._hearing_ids.get(hearing)
         if found is None:
@@ -232,7 +232,7 @@ def best_intent(flow: Flow, node_id: str, tokens: tuple[str, ...]) -> str | None
     return best
 
 
-def _is_local(flow: Flow, node: GatherNode, intent: str) -> bool:
+def is_local(flow: Flow, node: GatherNode, intent: str) -> bool:
     """Whether `node` routes `intent` itself rather than only hearing it as a global intent."""
     confirm = isinstance(node, ConfirmNode) and intent in ("yes", "no")
     return intent in node.routes or confirm or intent not in flow.global_routes

@@ -175,6 +175,9 @@ def test_graph_dot(runner: CliRunner) -> None:
     assert result.output.startswith('digraph "acme" {')
     assert '"retention_offer" -> "confirm_cancel" [label="cancel", color="#dd0000", penwidth=3];' in result.output
     assert '"main_menu" -> "billing_info" [label="billing"];' in result.output
+    # only the way the canceller takes is red: "cancel" at the confirmation, not "yes" beside it
+    assert '"confirm_cancel" -> "do_cancel" [label="cancel", color="#dd0000", penwidth=3];' in result.output
+    assert '"confirm_cancel" -> "do_cancel" [label="yes"];' in result.output
     if shutil.which("dot"):  # validate the syntax when Graphviz is installed
         import subprocess
 
