@@ -11,21 +11,11 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Mapping
 from functools import cached_property
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Literal
 
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    GetJsonSchemaHandler,
-    model_validator,
-)
-from pydantic.json_schema import JsonSchemaValue
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
-K = TypeVar("K")
-V = TypeVar("V")
+from ivr.values import FrozenDict, OneOrMany, freeze
 
 DTMF_KEYS = "0123456789*#"
 #: route targets that are not nodes: replay the current prompt; play the node's help then the prompt; or handle
@@ -34,17 +24,6 @@ REPEAT, HELP, NO_MATCH = "@repeat", "@help", "@no_match"
 RESERVED_TARGETS = (REPEAT, HELP, NO_MATCH)
 BUILTIN_VARIABLES = ("caller", "called")
 NODE_ID = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
-#: what a value of a pattern-checked key must look like, in words (shown instead of the regular expression)
-PATTERN_MESSAGES = {
-    "name": "is not a flow name: use letters, digits, '_' and '-' (no spaces)",
-    "language": "is not a language tag like 'en-US' or 'ko-KR'",
-    "speech_timeout": "is not 'auto' or a whole number of seconds",
-    "effect": "is not an effect name: lower-case letters, digits and '_', starting with a letter",
-    "number": "is not a phone number: write 3 to 15 digits with an optional leading '+' (e.g. '+18005550100'), "
-              "or a 'sip:' or 'client:' address",
-}
-
-#: phrases for intents a flow may use without declaring them; a flow's own declaration replaces these
 BUILTIN_INTENTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "yes": (("yes", "yeah", "yep", "yes please", "correct", "that's right", "sure", "right"), ("1",)),
     "no": (("no", "nope", "no thanks", "no thank you", "not really", "wrong"), ("2",)),
@@ -58,22 +37,6 @@ BUILTIN_INTENTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 }
 
 
-class FrozenDict(dict[K, V]):
-    """A dict that cannot change and can be hashed, so flows and nodes are hashable values."""
-
-    def __hash__(self) -> int:  # type: ignore[override]
-        return hash(tuple(self.items()))
-
-    def _readonly(self, *args: object, **kwargs: object) -> None:
-        raise TypeError("flow values are frozen")
-
-    __setitem__ = __delitem__ = clear = pop = popitem = setdefault = update = _readonly  # type: ignore[assignment]
-
-
-def _freeze(value: dict[Any, Any]) -> dict[Any, Any]:
-    return FrozenDict(value)
-
-
 def _as_list(value: object) -> object:
     """Let a designer write one item where a list is expected (`prompt: "Hi"`, `phrases: cancel`)."""
     return [value] if isinstance(value, str | dict) else value
@@ -85,9 +48,9 @@ def _dtmf(keys: str) -> str:
     return keys
 
 
-Map = Annotated[dict[str, str], AfterValidator(_freeze)]
+Map = Annotated[dict[str, str], AfterValidator(freeze)]
 DtmfKey = Annotated[str, AfterValidator(_dtmf)]
-KeyMap = Annotated[dict[DtmfKey, str], AfterValidator(_freeze)]
+KeyMap = Annotated[dict[DtmfKey, str], AfterValidator(freeze)]
 Target = Annotated[str, Field(description="the id of a node (or @repeat / @help for input routes)")]
 
 
@@ -120,22 +83,6 @@ def _prompt_parts(value: object) -> object:
     if isinstance(value, list):
         return [{"say": v} if isinstance(v, str) else v for v in value]
     return value
-
-
-class OneOrMany:
-    """JSON Schema for a list a designer may also write as a single item (`prompt: "Hi"`), so editors accept
-    the same shorthand the loader does; a prompt's items may be plain text too."""
-
-    def __init__(self, text_items: bool = False) -> None:
-        self.text_items = text_items
-
-    def __get_pydantic_json_schema__(self, core_schema: Any, handler: GetJsonSchemaHandler) -> JsonSchemaValue:
-        schema = handler(core_schema)
-        item = schema["items"]
-        if self.text_items:
-            item = {"anyOf": [{"type": "string"}, item]}
-            schema["items"] = item
-        return {"anyOf": [item, schema]}
 
 
 Prompt = Annotated[tuple[PromptPart, ...], BeforeValidator(_prompt_parts), OneOrMany(text_items=True)]
@@ -376,11 +323,11 @@ class Flow(Model):
     outcomes: Strings
     guarantee: Guarantee = Guarantee()
     variables: Map = Field(default_factory=FrozenDict, description="variable -> initial value")
-    intents: Annotated[dict[str, Intent], AfterValidator(_freeze)] = Field(default_factory=FrozenDict)
+    intents: Annotated[dict[str, Intent], AfterValidator(freeze)] = Field(default_factory=FrozenDict)
     global_routes: Map = Field(default_factory=FrozenDict, alias="globals",
                                description="intent -> target, heard at every input node")
     defaults: Defaults = Defaults()
-    nodes: Annotated[dict[str, AnyNode], AfterValidator(_freeze)]
+    nodes: Annotated[dict[str, AnyNode], AfterValidator(freeze)]
 
     @model_validator(mode="after")
     def _references(self) -> Flow:

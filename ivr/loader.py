@@ -57,6 +57,19 @@ def _line_col(text: str, position: int) -> tuple[int, int]:
     return before.count("\n") + 1, position - (before.rfind("\n") + 1) + 1
 
 
+#: what a value of a pattern-checked key must look like, in words (shown instead of the regular expression)
+PATTERN_MESSAGES = {
+    "name": "is not a flow name: use letters, digits, '_' and '-' (no spaces)",
+    "language": "is not a language tag like 'en-US' or 'ko-KR'",
+    "speech_timeout": "is not 'auto' or a whole number of seconds",
+    "effect": "is not an effect name: lower-case letters, digits and '_', starting with a letter",
+    "number": "is not a phone number: write 3 to 15 digits with an optional leading '+' (e.g. '+18005550100'), "
+              "or a 'sip:' or 'client:' address",
+}
+
+#: phrases for intents a flow may use without declaring them; a flow's own declaration replaces these
+
+
 #: aliases can make a tiny file expand to gigabytes ("billion laughs"); no real flow comes near this
 MAX_VALUES = 200_000
 
@@ -162,8 +175,8 @@ def _translate(err: Any, data: Any) -> Problem:
     if kind == "union_tag_invalid":
         return Problem((*path, "type"), f"unknown node type {err['ctx']['tag']!r}; valid types: "
                                         f"{list(model.NODE_TYPES)}", "unknown-node-type")
-    if kind == "string_pattern_mismatch" and path and path[-1] in model.PATTERN_MESSAGES:
-        return Problem(path, f"{value!r} {model.PATTERN_MESSAGES[path[-1]]}", "bad-value")
+    if kind == "string_pattern_mismatch" and path and path[-1] in PATTERN_MESSAGES:
+        return Problem(path, f"{value!r} {PATTERN_MESSAGES[path[-1]]}", "bad-value")
     if kind.startswith(("greater_than", "less_than")):
         return Problem(path, f"{value!r} is out of range: {err['msg'].lower()}", "bad-value")
     template = _MESSAGES.get(kind)
