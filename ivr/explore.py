@@ -170,7 +170,6 @@ class Explorer:
         #: failed on the way); None for the first states
         self.parent: dict[State, Link | None] = {}
         self.entry_failed: dict[State, tuple[str, ...]] = {}  # first states: effects that failed on the way
-        self.outcomes: set[str] = set()
         self._moves: dict[tuple[Any, ...], tuple[Decision, list[Move]]] = {}
         self._caps: dict[str, tuple[int, int]] = {}
         self._ladders: dict[str, tuple[int, int]] = {}
@@ -245,9 +244,7 @@ class Explorer:
         queue: deque[State] = deque()
         for ex in self.any.exits(self.flow.start).values():
             first = self.exit_state(ex)
-            if isinstance(first, str):
-                self.outcomes.add(first)
-            elif first not in self.parent:
+            if not isinstance(first, str) and first not in self.parent:  # an ending is no state
                 self.parent[first] = None
                 self.entry_failed[first] = ex.failed
                 queue.append(first)
@@ -266,9 +263,7 @@ class Explorer:
             ladder = [((node_id, *c), LADDER_ANSWERS[m], m, moves) for c, m, moves in leaves]
             for state, text, meaning, moves in answers + ladder:
                 for move in moves:
-                    if isinstance(move.to, str):
-                        self.outcomes.add(move.to)
-                    elif move.to not in self.parent:
+                    if not isinstance(move.to, str) and move.to not in self.parent:
                         self.parent[move.to] = (state, text, meaning, move.failed)
                         queue.append(move.to)
         return order
