@@ -163,9 +163,7 @@ class Matcher:
         if found is None:
             node = flow.nodes[node_id]
             assert isinstance(node, GatherNode)
-            hearing = self.hearing.get(node_id)
-            if hearing is None:
-                hearing = self.hearing[node_id] = self.hearing_id(flow, node_id)
+            hearing = self.hearing_id(flow, node_id)
             collect = (node.digits.min, node.digits.max, node.validate_, node.finish_on_key) \
                 if isinstance(node, CollectNode) else None
             key = (hearing, node.input, tuple(node.keys), node.min_confidence, collect)
@@ -174,14 +172,17 @@ class Matcher:
 
     def hearing_id(self, flow: Flow, node_id: str) -> int:
         """What a node hears, as (intent, local?, -order) — nodes that hear alike share one id (and answers)."""
-        node = flow.nodes[node_id]
-        assert isinstance(node, GatherNode)
-        hearing = tuple(sorted((name, is_local(flow, node, name), -flow.intent_order[name])
-                               for name in flow.active_routes(node_id)))
-        found = self._hearing_ids.get(hearing)
+        found = self.hearing.get(node_id)
         if found is None:
-            found = self._hearing_ids[hearing] = len(self.hearings)
-            self.hearings.append(hearing)
+            node = flow.nodes[node_id]
+            assert isinstance(node, GatherNode)
+            hearing = tuple(sorted((name, is_local(flow, node, name), -flow.intent_order[name])
+                                   for name in flow.active_routes(node_id)))
+            found = self._hearing_ids.get(hearing)
+            if found is None:
+                found = self._hearing_ids[hearing] = len(self.hearings)
+                self.hearings.append(hearing)
+            self.hearing[node_id] = found
         return found
 
     def lengths(self, tokens: tuple[str, ...]) -> Mapping[str, int]:
@@ -217,9 +218,7 @@ def matcher(flow: Flow) -> Matcher:
 def best_intent(flow: Flow, node_id: str, tokens: tuple[str, ...]) -> str | None:
     """The intent `tokens` mean at `node_id`, by the precedence in the module docstring, or None."""
     m = matcher(flow)
-    hearing = m.hearing.get(node_id)
-    if hearing is None:
-        hearing = m.hearing[node_id] = m.hearing_id(flow, node_id)
+    hearing = m.hearing_id(flow, node_id)
     key = (hearing, tokens)
     best = m.best.get(key, "")
     if best == "":
