@@ -9,8 +9,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Iterator
-from dataclasses import asdict, replace
-from pathlib import Path
+from dataclasses import asdict
 from typing import Any, TextIO
 
 import click
@@ -21,7 +20,7 @@ from ivr.errors import FlowError, IvrError
 from ivr.flow import DTMF_KEYS, Flow
 from ivr.graph import dot, mermaid
 from ivr.intents import Digits, Heard, Silence, Speech
-from ivr.loader import Source, flow_files, load_flow
+from ivr.loader import Source, audio_files, flow_files, load_flow
 from ivr.proof import Event
 
 FORMATS = click.Choice(["text", "json"])
@@ -44,17 +43,6 @@ def main() -> None:
 
 def node_lines(source: Source) -> dict[str, int]:
     return {path[1]: line for path, line in source.lines.items() if len(path) == 2 and path[0] == "nodes"}
-
-
-def audio_dir(flow_file: str | Path) -> Path:
-    """Where a flow's `play` files live: audio/ beside the flow file, else beside its directory."""
-    here = Path(flow_file).resolve().parent
-    return next((d for d in (here / "audio", here.parent / "audio") if d.is_dir()), here.parent / "audio")
-
-
-def audio_files(flow_file: str | Path) -> list[str]:
-    root = audio_dir(flow_file)
-    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()) if root.is_dir() else []
 
 
 def _report_json(path: str, report: Report) -> dict[str, Any]:
@@ -148,13 +136,14 @@ def run_call(flow: Flow, lines: TextIO, out: TextIO | None, caller: str, variabl
     step = engine.start(flow, caller=caller, variables=variables)
     events: list[dict[str, Any]] = []
     interactive = lines.isatty()
+
+    def execute(effect: engine.Effect) -> engine.EffectResult:
+        if out:
+            out.write(f"  [effect {effect.name} {dict(effect.args)}]\n")
+        return local_effect(effect, caller)
+
     while True:
-        while step.effect is not None:
-            if out:
-                out.write(f"  [effect {step.effect.name} {dict(step.effect.args)}]\n")
-            prompts = step.prompts
-            step = engine.advance(flow, step.state, local_effect(step.effect, caller))
-            step = replace(step, prompts=prompts + step.prompts)
+        step = engine.settle(flow, step, execute)
         if out:
             for p in step.prompts:
                 out.write(f"IVR: {p.value}\n" if p.kind == "say" else f"IVR: [plays {p.value}]\n")
@@ -174,7 +163,7 @@ def run_call(flow: Flow, lines: TextIO, out: TextIO | None, caller: str, variabl
         heard = parse_line(line)
         if out and not interactive:
             out.write(f"you> {_heard_text(heard)}\n" if not isinstance(heard, Silence) else "you> (silence)\n")
-        prompt = " ".join(p.value if p.kind == "say" else f"[{p.value}]" for p in step.prompts)
+        prompt = step.spoken
         node = step.state.node
         step = engine.advance(flow, step.state, heard)
         meaning = step.meaning

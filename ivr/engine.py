@@ -14,7 +14,7 @@ Routing is one table lookup, `decide(...)`: the checker calls the very same func
 from __future__ import annotations
 
 import string
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Literal, cast
 
@@ -103,6 +103,11 @@ class Step:
     @property
     def outcome(self) -> str | None:
         return self.state.outcome
+
+    @property
+    def spoken(self) -> str:
+        """What the step says, as one line of text for logs and traces (`play` files shown as [name])."""
+        return " ".join(p.value if p.kind == "say" else f"[{p.value}]" for p in self.prompts)
 
 
 @dataclass(frozen=True, slots=True)
@@ -243,6 +248,16 @@ def start(flow: f.Flow, caller: str = "", called: str = "", variables: Mapping[s
     """Begin a call: the flow's variables, the caller's and called numbers, then the start node."""
     values = dict(flow.variables) | {"caller": caller, "called": called} | dict(variables or {})
     return _run(flow, flow.start, values, CallState(node=flow.start), (), None)
+
+
+def settle(flow: f.Flow, step: Step, execute: Callable[[Effect], EffectResult]) -> Step:
+    """Execute a step's effects (through `execute`, the application's side) until the call waits for the caller
+    or ends; the prompts said along the way are kept, in order."""
+    while step.effect is not None:
+        prompts = step.prompts
+        step = advance(flow, step.state, execute(step.effect))
+        step = replace(step, prompts=prompts + step.prompts)
+    return step
 
 
 def advance(flow: f.Flow, state: CallState, heard: Heard | EffectResult) -> Step:

@@ -94,6 +94,6 @@ class EngineError(IvrError):
 
 
 class UsageError(IvrError):
-    """A command-line argument or option is invalid."""
+    """A command-line argument, option or setting is invalid."""
 
     code = "usage"

@@ -287,3 +287,14 @@ def flow_files(paths: list[str] | tuple[str, ...]) -> Iterator[Path]:
             yield from found
         else:
             yield path
+
+
+def audio_dir(flow_file: str | Path) -> Path:
+    """Where a flow's `play` files live: audio/ beside the flow file, else beside its directory."""
+    here = Path(flow_file).resolve().parent
+    return next((d for d in (here / "audio", here.parent / "audio") if d.is_dir()), here.parent / "audio")
+
+
+def audio_files(flow_file: str | Path) -> list[str]:
+    root = audio_dir(flow_file)
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()) if root.is_dir() else []

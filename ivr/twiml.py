@@ -85,6 +85,24 @@ def render(flow: f.Flow, step: engine.Step, *, action: str, audio_base: str = "/
     return str(response.to_xml())
 
 
+def apology(flow: f.Flow, message: str, *, transfer: str = "", dial_action: str | None = None) -> str:
+    """What a caller hears when the app cannot carry on: `message`, then a transfer (when there is somewhere
+    to go) or a hang-up. Never a confirmation of anything."""
+    response = VoiceResponse()
+    response.say(message, voice=flow.voice, language=flow.language)
+    if transfer:
+        response.append(_dial(transfer, dial_action))
+    else:
+        response.hangup()
+    return str(response.to_xml())
+
+
+def hangup() -> str:
+    response = VoiceResponse()
+    response.hangup()
+    return str(response.to_xml())
+
+
 def _dial(number: str, action: str | None) -> Dial:
     dial = Dial(action=action, method="POST") if action else Dial()
     if number.startswith("sip:"):

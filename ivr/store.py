@@ -1,0 +1,352 @@
+"""The durable call store: each call's state, the log of every turn, cancellation records, and requested effects.
+The only home of SQLAlchemy.
+
+One webhook is one transaction (`Store.locked`): the call's row is locked (`SELECT ... FOR UPDATE` on PostgreSQL,
+`BEGIN IMMEDIATE` on SQLite), so two workers answering the same call never interleave; the response to each
+request is stored with its turn under `(call_sid, seq)`, so a retried request gets the stored answer instead of
+running its effects again; and a cancellation record is committed in the same transaction as the state that
+confirms it, so the caller is only told "cancelled" about a record that exists.
+
+SQLite (WAL, `synchronous=FULL`) is the embedded default; any SQLAlchemy URL works, and PostgreSQL is tested.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
+
+from ivr.errors import IvrError
+
+T = TypeVar("T")
+metadata = sa.MetaData()
+
+calls = sa.Table(
+    "ivr_calls", metadata,
+    sa.Column("call_sid", sa.String(64), primary_key=True),
+    sa.Column("flow", sa.String(200), nullable=False),
+    sa.Column("account_sid", sa.String(64), nullable=False, default=""),
+    sa.Column("caller", sa.String(64), nullable=False, default=""),
+    sa.Column("called", sa.String(64), nullable=False, default=""),
+    sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("seq", sa.Integer, nullable=False, default=0),  # the number of the last response given
+    sa.Column("state", sa.Text, nullable=False),  # the engine's CallState, as JSON
+    sa.Column("node", sa.String(200), nullable=False, default=""),
+    sa.Column("turns", sa.Integer, nullable=False, default=0),
+    sa.Column("outcome", sa.String(64)),
+    sa.Column("ended", sa.Boolean, nullable=False, default=False),
+    sa.Column("status", sa.String(32), nullable=False, default=""),  # Twilio's CallStatus, last seen
+)
+
+turns = sa.Table(
+    "ivr_turns", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("call_sid", sa.String(64), sa.ForeignKey("ivr_calls.call_sid"), nullable=False),
+    sa.Column("seq", sa.Integer, nullable=False),
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),  # start | gather | dial | error
+    sa.Column("node", sa.String(200), nullable=False, default=""),  # where the caller was when they answered
+    sa.Column("prompt", sa.Text, nullable=False, default=""),  # what they had just heard
+    sa.Column("heard", sa.Text, nullable=False, default=""),
+    sa.Column("confidence", sa.Float),
+    sa.Column("digits", sa.String(64), nullable=False, default=""),
+    sa.Column("intent", sa.String(200), nullable=False, default=""),  # what the engine made of it
+    sa.Column("next_node", sa.String(200), nullable=False, default=""),
+    sa.Column("said", sa.Text, nullable=False, default=""),  # what the response says
+    sa.Column("twiml", sa.Text, nullable=False),
+    sa.UniqueConstraint("call_sid", "seq", name="ivr_turns_call_seq"),
+)
+
+cancellations = sa.Table(
+    "ivr_cancellations", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("confirmation", sa.String(16), nullable=False, unique=True),
+    sa.Column("call_sid", sa.String(64), sa.ForeignKey("ivr_calls.call_sid"), nullable=False),
+    sa.Column("node", sa.String(200), nullable=False),
+    sa.Column("flow", sa.String(200), nullable=False),
+    sa.Column("caller", sa.String(64), nullable=False, default=""),
+    sa.Column("account", sa.String(64), nullable=False, default=""),
+    sa.Column("account_sid", sa.String(64), nullable=False, default=""),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.UniqueConstraint("call_sid", "node", name="ivr_cancellations_once_per_call"),
+)
+
+effects = sa.Table(
+    "ivr_effects", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("call_sid", sa.String(64), sa.ForeignKey("ivr_calls.call_sid"), nullable=False),
+    sa.Column("seq", sa.Integer, nullable=False),
+    sa.Column("node", sa.String(200), nullable=False),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("args", sa.Text, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+
+class StoreError(IvrError):
+    """The call store could not be reached or refused a write."""
+
+    code = "store"
+
+
+@dataclass(frozen=True)
+class CallRecord:
+    call_sid: str
+    flow: str
+    account_sid: str
+    caller: str
+    called: str
+    started_at: datetime
+    updated_at: datetime
+    seq: int
+    state: dict[str, Any]
+    node: str
+    turns: int
+    outcome: str | None
+    ended: bool
+    status: str
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One webhook request of a call and the response it got (`seq` 0 is the call coming in)."""
+
+    seq: int
+    kind: str
+    node: str = ""
+    prompt: str = ""
+    heard: str = ""
+    confidence: float | None = None
+    digits: str = ""
+    intent: str = ""
+    next_node: str = ""
+    said: str = ""
+    twiml: str = ""
+    at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Cancellation:
+    confirmation: str
+    call_sid: str
+    node: str
+    flow: str
+    caller: str
+    account: str
+    account_sid: str
+    created_at: datetime
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _aware(value: datetime) -> datetime:
+    """SQLite hands datetimes back without their zone; everything is stored in UTC."""
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def normalise_url(url: str) -> str:
+    """`postgres://` and `postgresql://` (as hosting providers print them) use the psycopg 3 driver."""
+    parsed = make_url(url)
+    if parsed.drivername in ("postgres", "postgresql"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return parsed.render_as_string(hide_password=False)
+
+
+class Transaction:
+    """The writes of one webhook, inside `Store.locked`: the call's row is locked for its whole duration."""
+
+    def __init__(self, conn: Connection, call_sid: str) -> None:
+        self.conn, self.call_sid = conn, call_sid
+
+    def call(self) -> CallRecord | None:
+        row = self.conn.execute(sa.select(calls).where(calls.c.call_sid == self.call_sid).with_for_update()).first()
+        return _call(row) if row is not None else None
+
+    def turn(self, seq: int) -> Turn | None:
+        """Request `seq` of this call and the response it got (a retry gets that response again), if any."""
+        row = self.conn.execute(sa.select(turns).where(turns.c.call_sid == self.call_sid, turns.c.seq == seq)).first()
+        return _turn(row) if row is not None else None
+
+    def create_call(self, *, flow: str, account_sid: str, caller: str, called: str, status: str) -> None:
+        at = now()
+        self.conn.execute(calls.insert().values(
+            call_sid=self.call_sid, flow=flow, account_sid=account_sid, caller=caller, called=called,
+            started_at=at, updated_at=at, seq=-1, state="{}", status=status))
+
+    def save(self, turn: Turn, state: dict[str, Any], *, outcome: str | None, ended: bool) -> None:
+        """Log a request's turn with its response, and move the call to its new state, as one write."""
+        at = now()
+        self.conn.execute(turns.insert().values(
+            call_sid=self.call_sid, seq=turn.seq, at=at, kind=turn.kind, node=turn.node, prompt=turn.prompt,
+            heard=turn.heard, confidence=turn.confidence, digits=turn.digits, intent=turn.intent,
+            next_node=turn.next_node, said=turn.said, twiml=turn.twiml))
+        self.conn.execute(calls.update().where(calls.c.call_sid == self.call_sid).values(
+            seq=turn.seq, state=json.dumps(state, sort_keys=True), node=str(state.get("node", "")),
+            turns=int(state.get("turn", 0)), outcome=outcome, ended=ended, updated_at=at))
+
+    def record_cancellation(self, *, flow: str, node: str, caller: str, account: str, account_sid: str) -> str:
+        """Write the cancellation record and return its confirmation number (8 digits, unique). A call that
+        reaches the same cancellation node twice keeps its first record and number."""
+        existing = self.conn.execute(sa.select(cancellations.c.confirmation).where(
+            cancellations.c.call_sid == self.call_sid, cancellations.c.node == node)).scalar_one_or_none()
+        if existing is not None:
+            return str(existing)
+        for _ in range(20):
+            number = f"{secrets.randbelow(90_000_000) + 10_000_000}"
+            taken = self.conn.execute(sa.select(cancellations.c.id).where(cancellations.c.confirmation == number))
+            if taken.first() is None:
+                break
+        self.conn.execute(cancellations.insert().values(
+            confirmation=number, call_sid=self.call_sid, node=node, flow=flow, caller=caller, account=account,
+            account_sid=account_sid, created_at=now()))
+        return number
+
+    def record_effect(self, *, seq: int, node: str, name: str, args: dict[str, str]) -> None:
+        """Keep an effect the app has no handler for as a request for the back office to carry out."""
+        self.conn.execute(effects.insert().values(call_sid=self.call_sid, seq=seq, node=node, name=name,
+                                                  args=json.dumps(args, sort_keys=True), created_at=now()))
+
+
+class Store:
+    """A call store at a SQLAlchemy URL. `schema` (PostgreSQL) keeps the tables in a schema of their own."""
+
+    def __init__(self, url: str, *, schema: str | None = None) -> None:
+        self.url = normalise_url(url)
+        self.is_sqlite = make_url(self.url).get_backend_name() == "sqlite"
+        options: dict[str, Any] = {"pool_pre_ping": True} if not self.is_sqlite else {}
+        engine = sa.create_engine(self.url, **options)
+        if self.is_sqlite:
+            sa.event.listen(engine, "connect", _sqlite_connect)
+            sa.event.listen(engine, "begin", _sqlite_begin)
+        if schema:
+            engine = engine.execution_options(schema_translate_map={None: schema})
+        self.engine = engine
+        try:
+            with engine.begin() as conn:
+                if schema:
+                    conn.execute(sa.schema.CreateSchema(schema, if_not_exists=True))
+                metadata.create_all(conn)
+        except SQLAlchemyError as exc:
+            raise StoreError(f"cannot open the call store at {self.safe_url!r}: {_reason(exc)}") from exc
+
+    @property
+    def safe_url(self) -> str:
+        return make_url(self.url).render_as_string(hide_password=True)
+
+    def locked(self, call_sid: str, work: Callable[[Transaction], T], *, attempts: int = 3) -> T:
+        """Run `work` in one transaction holding the call's lock, and commit. A conflict with another
+        worker (both creating the same call, a deadlock, SQLite busy) is retried from the start; any other
+        failure rolls everything back and raises `StoreError`."""
+        for attempt in range(attempts):
+            try:
+                with self.engine.connect().execution_options(ivr_immediate=True) as conn, conn.begin():
+                    return work(Transaction(conn, call_sid))
+            except (IntegrityError, OperationalError) as exc:
+                if attempt + 1 == attempts or not _retryable(exc):
+                    raise StoreError(f"call store write failed for call {call_sid}: {_reason(exc)}") from exc
+            except SQLAlchemyError as exc:
+                raise StoreError(f"call store write failed for call {call_sid}: {_reason(exc)}") from exc
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def update_status(self, call_sid: str, status: str, *, ended: bool) -> bool:
+        """Record Twilio's CallStatus for a call; False when the call is unknown."""
+        values: dict[str, Any] = {"status": status, "updated_at": now()}
+        if ended:
+            values["ended"] = True
+        with self._reading() as conn, conn.begin():
+            return bool(conn.execute(calls.update().where(calls.c.call_sid == call_sid).values(**values)).rowcount)
+
+    # -- reading back, for `ivr calls` and `ivr cancellations` -------------------------------------------
+
+    def calls(self, *, limit: int | None = None, flow: str | None = None) -> list[CallRecord]:
+        query = sa.select(calls).order_by(calls.c.started_at.desc(), calls.c.call_sid)
+        if flow:
+            query = query.where(calls.c.flow == flow)
+        with self._reading() as conn:
+            return [_call(r) for r in conn.execute(query.limit(limit))]
+
+    def get_call(self, call_sid: str) -> CallRecord | None:
+        with self._reading() as conn:
+            row = conn.execute(sa.select(calls).where(calls.c.call_sid == call_sid)).first()
+        return _call(row) if row is not None else None
+
+    def turns(self, call_sid: str) -> list[Turn]:
+        query = sa.select(turns).where(turns.c.call_sid == call_sid).order_by(turns.c.seq)
+        with self._reading() as conn:
+            return [_turn(r) for r in conn.execute(query)]
+
+    def cancellations(self, *, call_sid: str | None = None) -> list[Cancellation]:
+        query = sa.select(cancellations).order_by(cancellations.c.created_at, cancellations.c.id)
+        if call_sid:
+            query = query.where(cancellations.c.call_sid == call_sid)
+        with self._reading() as conn:
+            return [Cancellation(confirmation=r.confirmation, call_sid=r.call_sid, node=r.node, flow=r.flow,
+                                 caller=r.caller, account=r.account, account_sid=r.account_sid,
+                                 created_at=_aware(r.created_at)) for r in conn.execute(query)]
+
+    def effects(self, call_sid: str) -> list[tuple[str, str, dict[str, str]]]:
+        """(node, effect name, args) of the effects requested during a call, in order."""
+        query = sa.select(effects).where(effects.c.call_sid == call_sid).order_by(effects.c.id)
+        with self._reading() as conn:
+            return [(r.node, r.name, json.loads(r.args)) for r in conn.execute(query)]
+
+    @contextmanager
+    def _reading(self) -> Iterator[Connection]:
+        try:
+            with self.engine.connect() as conn:
+                yield conn
+        except SQLAlchemyError as exc:
+            raise StoreError(f"call store at {self.safe_url!r} failed: {_reason(exc)}") from exc
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def _call(row: sa.Row[Any]) -> CallRecord:
+    return CallRecord(call_sid=row.call_sid, flow=row.flow, account_sid=row.account_sid, caller=row.caller,
+                      called=row.called, started_at=_aware(row.started_at), updated_at=_aware(row.updated_at),
+                      seq=row.seq, state=json.loads(row.state), node=row.node, turns=row.turns,
+                      outcome=row.outcome, ended=row.ended, status=row.status)
+
+
+def _turn(r: sa.Row[Any]) -> Turn:
+    return Turn(seq=r.seq, kind=r.kind, node=r.node, prompt=r.prompt, heard=r.heard, confidence=r.confidence,
+                digits=r.digits, intent=r.intent, next_node=r.next_node, said=r.said, twiml=r.twiml, at=_aware(r.at))
+
+
+def _retryable(exc: IntegrityError | OperationalError) -> bool:
+    if isinstance(exc, IntegrityError):  # two workers created the same call: the retry finds it
+        return True
+    text = str(exc.orig).lower()
+    return any(s in text for s in ("database is locked", "deadlock", "could not serialize"))
+
+
+def _reason(exc: SQLAlchemyError) -> str:
+    return str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+
+
+def _sqlite_connect(dbapi_conn: Any, _record: Any) -> None:
+    # let SQLAlchemy's begin event issue BEGIN itself, so that writers can take the lock up front
+    dbapi_conn.isolation_level = None
+    cursor = dbapi_conn.cursor()
+    for pragma in ("journal_mode=WAL", "synchronous=FULL", "busy_timeout=10000", "foreign_keys=ON"):
+        cursor.execute(f"PRAGMA {pragma}")
+    cursor.close()
+
+
+def _sqlite_begin(conn: Connection) -> None:
+    # a webhook's transaction writes: BEGIN IMMEDIATE takes the write lock before reading the call's state,
+    # so two workers cannot both read seq N and both answer it
+    immediate = conn.get_execution_options().get("ivr_immediate", False)
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
