@@ -7,8 +7,9 @@ import re
 
 from flask import Flask
 
+from ivr.settings import ENVIRONMENT
 from ivr.store import Store
-from tests.conftest import Twilio
+from tests.conftest import ROOT, Twilio
 
 
 def store_of(app: Flask) -> Store:
@@ -69,3 +70,9 @@ def test_a_retried_incoming_call_is_answered_as_before(twilio: Twilio) -> None:
     again = twilio.call(sid="CA" + "1" * 32)
     assert again.xml == call.xml
     assert re.search(r'action="/voice/acme/gather\?seq=1"', call.xml)
+
+
+def test_the_readme_documents_every_setting() -> None:
+    readme = (ROOT / "README.md").read_text()
+    for variable, meaning in ENVIRONMENT.values():
+        assert f"| `{variable}` | {meaning} |" in readme
