@@ -35,7 +35,7 @@ from ivr.errors import UsageError
 from ivr.flow import Flow
 from ivr.loader import audio_dir, flow_files, load_flow
 from ivr.settings import Settings
-from ivr.store import Store, StoreError
+from ivr.store import Store, StoreError, Turn
 from ivr.webhook import SORRY_BROKEN, EffectHandler, Line
 
 log = logging.getLogger("ivr.app")
@@ -151,6 +151,17 @@ def _twiml(xml: str) -> Response:
     return Response(xml, mimetype=XML)
 
 
+def _reply(turn: Turn) -> Response:
+    """The TwiML of a turn, with where the call now is in `X-Ivr-*` headers (Twilio ignores them; the simulator
+    and QA read them, so tests can assert the node and outcome of a line they can only reach over HTTP)."""
+    response = _twiml(turn.twiml)
+    if turn.kind != "apology":
+        response.headers.update({"X-Ivr-Node": turn.next_node, "X-Ivr-Turns": str(turn.turns)})
+        if turn.outcome:
+            response.headers["X-Ivr-Outcome"] = turn.outcome
+    return response
+
+
 def _call_sid() -> str:
     sid = request.form.get("CallSid", "").strip()
     if not sid or len(sid) > MAX_SID or not sid.isprintable():
@@ -188,7 +199,7 @@ def incoming_only() -> Response:
 @bp.post("/voice/<flow>")
 def incoming(flow: str) -> Response:
     svc = service()
-    return _twiml(svc.line(flow).incoming(_call_sid(), request.form, svc.urls(flow)))
+    return _reply(svc.line(flow).incoming(_call_sid(), request.form, svc.urls(flow)))
 
 
 @bp.post("/voice/<flow>/gather")
@@ -198,7 +209,7 @@ def gather(flow: str) -> Response:
     if seq is None:
         log.warning("call %s: gather callback without a valid seq (%r)", sid, request.args.get("seq"))
         return _twiml(line.apology(SORRY_BROKEN))
-    return _twiml(line.answer(sid, seq, request.form, svc.urls(flow)))
+    return _reply(line.answer(sid, seq, request.form, svc.urls(flow)))
 
 
 @bp.post("/voice/<flow>/dial")
@@ -208,7 +219,7 @@ def dial(flow: str) -> Response:
     if seq is None:
         log.warning("call %s: dial callback without a valid seq (%r)", sid, request.args.get("seq"))
         return _twiml(line.apology(SORRY_BROKEN, transfer=False))
-    return _twiml(line.dial_result(sid, seq, request.form, svc.urls(flow)))
+    return _reply(line.dial_result(sid, seq, request.form, svc.urls(flow)))
 
 
 @bp.post("/voice/<flow>/status")

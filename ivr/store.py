@@ -62,6 +62,8 @@ turns = sa.Table(
     sa.Column("intent", sa.String(200), nullable=False, default=""),  # what the engine made of it
     sa.Column("next_node", sa.String(200), nullable=False, default=""),
     sa.Column("said", sa.Text, nullable=False, default=""),  # what the response says
+    sa.Column("turns", sa.Integer, nullable=False, default=0),  # the call's completed turns after this request
+    sa.Column("outcome", sa.String(64)),  # the call's outcome after this request, once it has one
     sa.Column("twiml", sa.Text, nullable=False),
     sa.UniqueConstraint("call_sid", "seq", name="ivr_turns_call_seq"),
 )
@@ -131,6 +133,8 @@ class Turn:
     next_node: str = ""
     said: str = ""
     twiml: str = ""
+    turns: int = 0
+    outcome: str | None = None
     at: datetime | None = None
 
 
@@ -190,7 +194,7 @@ class Transaction:
         self.conn.execute(turns.insert().values(
             call_sid=self.call_sid, seq=turn.seq, at=at, kind=turn.kind, node=turn.node, prompt=turn.prompt,
             heard=turn.heard, confidence=turn.confidence, digits=turn.digits, intent=turn.intent,
-            next_node=turn.next_node, said=turn.said, twiml=turn.twiml))
+            next_node=turn.next_node, said=turn.said, twiml=turn.twiml, turns=turn.turns, outcome=turn.outcome))
         self.conn.execute(calls.update().where(calls.c.call_sid == self.call_sid).values(
             seq=turn.seq, state=json.dumps(state, sort_keys=True), node=str(state.get("node", "")),
             turns=int(state.get("turn", 0)), outcome=outcome, ended=ended, updated_at=at))
@@ -322,7 +326,8 @@ def _call(row: sa.Row[Any]) -> CallRecord:
 
 def _turn(r: sa.Row[Any]) -> Turn:
     return Turn(seq=r.seq, kind=r.kind, node=r.node, prompt=r.prompt, heard=r.heard, confidence=r.confidence,
-                digits=r.digits, intent=r.intent, next_node=r.next_node, said=r.said, twiml=r.twiml, at=_aware(r.at))
+                digits=r.digits, intent=r.intent, next_node=r.next_node, said=r.said, twiml=r.twiml, turns=r.turns,
+                outcome=r.outcome, at=_aware(r.at))
 
 
 def _retryable(exc: IntegrityError | OperationalError) -> bool:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any, Protocol
 
 from ivr import engine, twiml
@@ -111,17 +111,17 @@ class Line:
 
     # -- the four webhooks -------------------------------------------------------------------------------
 
-    def incoming(self, sid: str, form: Mapping[str, str], urls: Urls) -> str:
+    def incoming(self, sid: str, form: Mapping[str, str], urls: Urls) -> Turn:
         """A call comes in: start the flow (or, for a retry, answer as before)."""
 
-        def work(tx: Transaction) -> str:
+        def work(tx: Transaction) -> Turn:
             call = tx.call()
             if call is not None:
                 before = tx.turn(0)
                 if call.flow == self.flow.name and before is not None:
-                    return before.twiml
+                    return before
                 log.warning("call %s came in again for flow %r; it belongs to %r", sid, self.flow.name, call.flow)
-                return self.apology(SORRY_UNKNOWN, transfer=False)
+                return self.unknown()
             tx.create_call(flow=self.flow.name, account_sid=form.get("AccountSid", ""),
                            caller=form.get("From", ""), called=form.get("To", ""),
                            status=form.get("CallStatus", ""))
@@ -132,13 +132,13 @@ class Line:
 
         return self.store.locked(sid, work)
 
-    def answer(self, sid: str, seq: int, form: Mapping[str, str], urls: Urls) -> str:
+    def answer(self, sid: str, seq: int, form: Mapping[str, str], urls: Urls) -> Turn:
         """The caller answered a Gather (speech, keys or silence)."""
 
-        def work(tx: Transaction) -> str:
+        def work(tx: Transaction) -> Turn:
             call, retry = self._expect(tx, sid, seq, "input")
             if call is None:
-                return retry or self.apology(SORRY_UNKNOWN, transfer=False)
+                return retry or self.unknown()
             heard = twiml.heard_from_form(form)
             state = state_from_json(call.state)
             step = engine.advance(self.flow, state, heard)
@@ -149,20 +149,20 @@ class Line:
 
         return self.store.locked(sid, work)
 
-    def dial_result(self, sid: str, seq: int, form: Mapping[str, str], urls: Urls) -> str:
+    def dial_result(self, sid: str, seq: int, form: Mapping[str, str], urls: Urls) -> Turn:
         """A transfer finished: the agent's leg ended, or nobody answered."""
 
-        def work(tx: Transaction) -> str:
+        def work(tx: Transaction) -> Turn:
             call, retry = self._expect(tx, sid, seq, "ended")
             if call is None:
-                return retry or self.apology(SORRY_UNKNOWN, transfer=False)
+                return retry or self.unknown()
             status = form.get("DialCallStatus", "")[:32]
             connected = status in ("completed", "answered")
             xml = twiml.hangup() if connected else self.apology(SORRY_NO_AGENT, transfer=False)
-            turn = Turn(seq=seq, kind="dial", node=call.node, heard=f"DialCallStatus={status}",
-                        said="" if connected else SORRY_NO_AGENT, twiml=xml)
+            turn = Turn(seq=seq, kind="dial", node=call.node, heard=f"DialCallStatus={status}", next_node=call.node,
+                        said="" if connected else SORRY_NO_AGENT, twiml=xml, turns=call.turns, outcome=call.outcome)
             tx.save(turn, call.state, outcome=call.outcome, ended=True)
-            return xml
+            return turn
 
         return self.store.locked(sid, work)
 
@@ -170,6 +170,10 @@ class Line:
         """Twilio's status callback; False for a call we never saw."""
         status = form.get("CallStatus", "")[:32]
         return self.store.update_status(sid, status, ended=status in FINAL_STATUSES)
+
+    def unknown(self) -> Turn:
+        """The answer to a request that belongs to no call in progress here (it is not stored)."""
+        return Turn(seq=-1, kind="apology", twiml=self.apology(SORRY_UNKNOWN, transfer=False))
 
     def apology(self, message: str, *, transfer: bool = True) -> str:
         """Apologise, then transfer to an agent (when `transfer` and there is one to go to) or hang up."""
@@ -182,7 +186,7 @@ class Line:
 
     # -- inside one request's transaction -----------------------------------------------------------------
 
-    def _expect(self, tx: Transaction, sid: str, seq: int, waiting: str) -> tuple[CallRecord | None, str | None]:
+    def _expect(self, tx: Transaction, sid: str, seq: int, waiting: str) -> tuple[CallRecord | None, Turn | None]:
         """The call, if request `seq` is the one it waits for; else (None, the stored answer of a retry)."""
         call = tx.call()
         if call is None:
@@ -191,7 +195,7 @@ class Line:
         before = tx.turn(seq)
         if before is not None:
             log.info("call %s: request %d is a retry; answering as before", sid, seq)
-            return None, before.twiml
+            return None, before
         if call.seq + 1 != seq or call.state.get("waiting") != waiting or (call.ended and waiting == "input"):
             log.warning("call %s: request %d does not fit (last answered %d, waiting for %s, ended %s)",
                         sid, seq, call.seq, call.state.get("waiting"), call.ended)
@@ -203,13 +207,14 @@ class Line:
         return before.said if before is not None else ""
 
     def _respond(self, tx: Transaction, call: CallRecord, seq: int, step: engine.Step, urls: Urls,
-                 turn: Turn) -> str:
+                 turn: Turn) -> Turn:
         step = engine.settle(self.flow, step, lambda effect: self._execute(effect, call, seq, tx))
         xml = twiml.render(self.flow, step, action=urls.gather(seq + 1), audio_base=urls.audio,
                            dial_action=urls.dial(seq + 1))
-        turn = Turn(**{**asdict(turn), "next_node": step.state.node, "said": step.spoken, "twiml": xml})
+        turn = replace(turn, next_node=step.state.node, said=step.spoken, twiml=xml, turns=step.state.turn,
+                       outcome=step.outcome)
         tx.save(turn, state_json(step.state), outcome=step.outcome, ended=step.ended and step.transfer is None)
-        return xml
+        return turn
 
     def _execute(self, effect: engine.Effect, call: CallRecord, seq: int, tx: Transaction) -> engine.EffectResult:
         handler = self.effects.get(effect.name)

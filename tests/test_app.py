@@ -76,3 +76,13 @@ def test_the_readme_documents_every_setting() -> None:
     readme = (ROOT / "README.md").read_text()
     for variable, meaning in ENVIRONMENT.values():
         assert f"| `{variable}` | {meaning} |" in readme
+
+
+def test_responses_say_where_the_call_is_in_x_ivr_headers(twilio: Twilio) -> None:
+    call = twilio.call()
+    first = call.responses[-1].headers
+    assert (first["X-Ivr-Node"], first["X-Ivr-Turns"], first.get("X-Ivr-Outcome")) == ("main_menu", "0", None)
+    call.say("agent")
+    last = call.responses[-1].headers
+    assert (last["X-Ivr-Node"], last["X-Ivr-Turns"], last["X-Ivr-Outcome"]) == ("agent_transfer", "1",
+                                                                                  "transferred")
