@@ -94,6 +94,20 @@ effects = sa.Table(
 )
 
 
+# Statements built once: a webhook runs five of them, and building SQLAlchemy constructs costs more than SQLite
+# takes to execute them. Values go in as parameters (`b_*` names keep clear of the column names).
+_SID: sa.BindParameter[str] = sa.bindparam("b_sid", type_=sa.String)
+_CALL_FOR_UPDATE = sa.select(calls).where(calls.c.call_sid == _SID).with_for_update()
+_TURN = sa.select(turns).where(turns.c.call_sid == _SID, turns.c.seq == sa.bindparam("b_seq"))
+_SAVE_CALL = calls.update().where(calls.c.call_sid == _SID).values(
+    seq=sa.bindparam("b_seq"), state=sa.bindparam("b_state"), node=sa.bindparam("b_node"),
+    turns=sa.bindparam("b_turns"), outcome=sa.bindparam("b_outcome"), ended=sa.bindparam("b_ended"),
+    updated_at=sa.bindparam("b_at"))
+_CANCELLATION_AT = sa.select(cancellations.c.confirmation).where(
+    cancellations.c.call_sid == _SID, cancellations.c.node == sa.bindparam("b_node"))
+_CONFIRMATION_TAKEN = sa.select(cancellations.c.id).where(cancellations.c.confirmation == sa.bindparam("b_number"))
+
+
 class StoreError(IvrError):
     """The call store could not be reached or refused a write."""
 
@@ -174,52 +188,53 @@ class Transaction:
         self.conn, self.call_sid = conn, call_sid
 
     def call(self) -> CallRecord | None:
-        row = self.conn.execute(sa.select(calls).where(calls.c.call_sid == self.call_sid).with_for_update()).first()
+        row = self.conn.execute(_CALL_FOR_UPDATE, {"b_sid": self.call_sid}).first()
         return _call(row) if row is not None else None
 
     def turn(self, seq: int) -> Turn | None:
         """Request `seq` of this call and the response it got (a retry gets that response again), if any."""
-        row = self.conn.execute(sa.select(turns).where(turns.c.call_sid == self.call_sid, turns.c.seq == seq)).first()
+        row = self.conn.execute(_TURN, {"b_sid": self.call_sid, "b_seq": seq}).first()
         return _turn(row) if row is not None else None
 
     def create_call(self, *, flow: str, account_sid: str, caller: str, called: str, status: str) -> None:
         at = now()
-        self.conn.execute(calls.insert().values(
-            call_sid=self.call_sid, flow=flow, account_sid=account_sid, caller=caller, called=called,
-            started_at=at, updated_at=at, seq=-1, state="{}", status=status))
+        self.conn.execute(calls.insert(), {
+            "call_sid": self.call_sid, "flow": flow, "account_sid": account_sid, "caller": caller, "called": called,
+            "started_at": at, "updated_at": at, "seq": -1, "state": "{}", "status": status})
 
     def save(self, turn: Turn, state: dict[str, Any], *, outcome: str | None, ended: bool) -> None:
         """Log a request's turn with its response, and move the call to its new state, as one write."""
         at = now()
-        self.conn.execute(turns.insert().values(
-            call_sid=self.call_sid, seq=turn.seq, at=at, kind=turn.kind, node=turn.node, prompt=turn.prompt,
-            heard=turn.heard, confidence=turn.confidence, digits=turn.digits, intent=turn.intent,
-            next_node=turn.next_node, said=turn.said, twiml=turn.twiml, turns=turn.turns, outcome=turn.outcome))
-        self.conn.execute(calls.update().where(calls.c.call_sid == self.call_sid).values(
-            seq=turn.seq, state=json.dumps(state, sort_keys=True), node=str(state.get("node", "")),
-            turns=int(state.get("turn", 0)), outcome=outcome, ended=ended, updated_at=at))
+        self.conn.execute(turns.insert(), {
+            "call_sid": self.call_sid, "seq": turn.seq, "at": at, "kind": turn.kind, "node": turn.node,
+            "prompt": turn.prompt, "heard": turn.heard, "confidence": turn.confidence, "digits": turn.digits,
+            "intent": turn.intent, "next_node": turn.next_node, "said": turn.said, "twiml": turn.twiml,
+            "turns": turn.turns, "outcome": turn.outcome})
+        self.conn.execute(_SAVE_CALL, {
+            "b_sid": self.call_sid, "b_seq": turn.seq, "b_state": json.dumps(state, sort_keys=True),
+            "b_node": str(state.get("node", "")), "b_turns": int(state.get("turn", 0)), "b_outcome": outcome,
+            "b_ended": ended, "b_at": at})
 
     def record_cancellation(self, *, flow: str, node: str, caller: str, account: str, account_sid: str) -> str:
         """Write the cancellation record and return its confirmation number (8 digits, unique). A call that
         reaches the same cancellation node twice keeps its first record and number."""
-        existing = self.conn.execute(sa.select(cancellations.c.confirmation).where(
-            cancellations.c.call_sid == self.call_sid, cancellations.c.node == node)).scalar_one_or_none()
+        existing = self.conn.execute(_CANCELLATION_AT, {"b_sid": self.call_sid, "b_node": node}).scalar_one_or_none()
         if existing is not None:
             return str(existing)
         for _ in range(20):
             number = f"{secrets.randbelow(90_000_000) + 10_000_000}"
-            taken = self.conn.execute(sa.select(cancellations.c.id).where(cancellations.c.confirmation == number))
-            if taken.first() is None:
+            if self.conn.execute(_CONFIRMATION_TAKEN, {"b_number": number}).first() is None:
                 break
-        self.conn.execute(cancellations.insert().values(
-            confirmation=number, call_sid=self.call_sid, node=node, flow=flow, caller=caller, account=account,
-            account_sid=account_sid, created_at=now()))
+        self.conn.execute(cancellations.insert(), {
+            "confirmation": number, "call_sid": self.call_sid, "node": node, "flow": flow, "caller": caller,
+            "account": account, "account_sid": account_sid, "created_at": now()})
         return number
 
     def record_effect(self, *, seq: int, node: str, name: str, args: dict[str, str]) -> None:
         """Keep an effect the app has no handler for as a request for the back office to carry out."""
-        self.conn.execute(effects.insert().values(call_sid=self.call_sid, seq=seq, node=node, name=name,
-                                                  args=json.dumps(args, sort_keys=True), created_at=now()))
+        self.conn.execute(effects.insert(), {
+            "call_sid": self.call_sid, "seq": seq, "node": node, "name": name,
+            "args": json.dumps(args, sort_keys=True), "created_at": now()})
 
 
 class Store:
