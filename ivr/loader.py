@@ -231,17 +231,24 @@ def _raw_references(data: dict[str, Any]) -> list[Problem]:
     return []
 
 
-def parse_flow(text: str, file: str = "<flow>") -> tuple[model.Flow, Source]:
-    """Validate YAML `text` into a `Flow`; raise `FlowError`/`FlowFileError` naming `file` and lines."""
+def read_mapping(text: str, file: str, kind: str, needs: str) -> tuple[dict[str, Any], Lines, list[Problem]]:
+    """YAML `text` (a `kind` of file: flow, call script) as plain dicts, lists and strings, with the line of
+    every key path and the problems found on the way (duplicate keys, recursive aliases); `needs` tells what an
+    empty file lacks."""
     root = _compose(text, file)
     if root is None:
-        raise FlowFileError(f"{file}: the file is empty; a flow needs at least 'name', 'start', 'outcomes' "
-                            "and 'nodes'")
+        raise FlowFileError(f"{file}: the file is empty; {needs}")
     composer = _Composer()
     data = composer.plain(root, ())
-    lines, problems = composer.lines, composer.problems
     if not isinstance(data, dict):
-        raise FlowFileError(f"{file}:1: a flow file must be a mapping of keys, got {_describe(data)}")
+        raise FlowFileError(f"{file}:1: a {kind} file must be a mapping of keys, got {_describe(data)}")
+    return data, composer.lines, composer.problems
+
+
+def parse_flow(text: str, file: str = "<flow>") -> tuple[model.Flow, Source]:
+    """Validate YAML `text` into a `Flow`; raise `FlowError`/`FlowFileError` naming `file` and lines."""
+    data, lines, problems = read_mapping(text, file, "flow",
+                                         "a flow needs at least 'name', 'start', 'outcomes' and 'nodes'")
     try:
         flow = model.Flow.model_validate(data)
     except ValidationError as exc:

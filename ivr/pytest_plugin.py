@@ -1,0 +1,180 @@
+"""The pytest plugin (entry point `pytest11: ivr`): call scripts become tests, and fixtures place calls from Python.
+
+    def test_cancel_by_keypad(ivr_call):
+        call = ivr_call("acme")
+        call.say("cancel"); call.press("12345678")
+        assert call.outcome == "cancelled" and call.turns <= 3
+
+- `*.call.yaml` files under the test paths are collected as tests, one per script; a failure prints the whole
+  conversation beside what was expected.
+- Fixtures: `ivr_app` (the real webhook app for the chosen flows, on a fresh SQLite store, with signature checks
+  on), `ivr_sim` (a fake Twilio driving it, or a live line with `--ivr-url`), `ivr_call(flow, caller=...)`.
+- Choosing flows: `--ivr-flows PATH` (repeatable), the ini option `ivr_flows`, default `flows/`; per test, the
+  marker `@pytest.mark.ivr_flows("flows/gym.yaml")`. `--ivr-url URL` runs the same scripts against a deployed
+  line (its auth token from `--ivr-auth-token` or `TWILIO_AUTH_TOKEN`).
+
+pytest imports this module in every run of every project that has ivr installed, so it imports nothing heavy
+until a test asks for it.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+if TYPE_CHECKING:
+    from flask import Flask
+
+    from ivr.scripts import Result
+    from ivr.sim import Call, Simulator
+
+SUFFIXES = (".call.yaml", ".call.yml")
+_SESSION = pytest.StashKey[dict[str, Any]]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("ivr", "ivr call flows")
+    group.addoption("--ivr-flows", action="append", default=[], metavar="PATH",
+                    help="flow file or directory the test app serves (repeatable; default: the ivr_flows ini "
+                         "option, else flows/)")
+    group.addoption("--ivr-url", default=None, metavar="URL",
+                    help="run call scripts and ivr_call against this live line instead of an in-process app")
+    group.addoption("--ivr-auth-token", default=None, metavar="TOKEN",
+                    help="auth token to sign requests to --ivr-url with (default: $TWILIO_AUTH_TOKEN)")
+    parser.addini("ivr_flows", "flow files or directories the test app serves", type="linelist", default=[])
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "ivr_flows(*paths): the flow files or directories this test's app serves")
+    config.stash[_SESSION] = {}
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    for closer in config.stash.get(_SESSION, {}).get("closers", []):
+        closer()
+
+
+def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
+    if file_path.name.endswith(SUFFIXES):
+        return ScriptFile.from_parent(parent, path=file_path)
+    return None
+
+
+def _flows(config: pytest.Config, marker: pytest.Mark | None = None) -> list[str]:
+    if marker is not None and marker.args:
+        return [str(a) for a in marker.args]
+    given = config.getoption("--ivr-flows") or config.getini("ivr_flows") or ["flows"]
+    return [str(p if Path(p).is_absolute() else config.rootpath / p) for p in given]
+
+
+def _build(config: pytest.Config, flows: list[str], store_dir: str) -> tuple[Simulator, Flask | None]:
+    """A simulator for the live line (--ivr-url), or for a fresh in-process app serving `flows`."""
+    from ivr.sim import Simulator
+
+    url = config.getoption("--ivr-url")
+    if url:
+        token = config.getoption("--ivr-auth-token") or os.environ.get("TWILIO_AUTH_TOKEN", "")
+        if not token:
+            raise pytest.UsageError("--ivr-url needs the line's auth token: --ivr-auth-token or TWILIO_AUTH_TOKEN")
+        return Simulator(url, auth_token=token), None
+    from ivr.app import create_app
+    from ivr.settings import Settings
+
+    token = secrets.token_hex(16)  # the app checks signatures, as in production; only the simulator knows it
+    app = create_app(flows, Settings(auth_token=token, database_url=f"sqlite:///{store_dir}/ivr-calls.db"))
+    return Simulator(app, auth_token=token, status_callback=None), app
+
+
+def _shared(config: pytest.Config) -> Simulator:
+    """One app and simulator for all collected call scripts of the session."""
+    session = config.stash[_SESSION]
+    if "sim" not in session:
+        store_dir = tempfile.mkdtemp(prefix="ivr-scripts-")
+        sim, app = _build(config, _flows(config), store_dir)
+        session["sim"] = sim
+        session.setdefault("closers", []).append(sim.close)
+        if app is not None:
+            session["closers"].append(app.extensions["ivr"].store.close)
+    return session["sim"]  # type: ignore[no-any-return]
+
+
+class ScriptFailed(Exception):
+    def __init__(self, result: Result) -> None:
+        super().__init__(result.report())
+        self.result = result
+
+
+class ScriptFile(pytest.File):
+    def collect(self) -> Iterator[pytest.Item]:
+        from ivr.errors import IvrError
+        from ivr.scripts import load_script
+
+        try:
+            script = load_script(self.path)
+        except IvrError as exc:
+            raise self.CollectError(f"invalid call script:\n{exc}") from None
+        yield ScriptItem.from_parent(self, name=script.name, script=script)
+
+
+class ScriptItem(pytest.Item):
+    def __init__(self, *, script: Any, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.script = script
+
+    def runtest(self) -> None:
+        from ivr.scripts import run_script
+
+        result = run_script(self.script, _shared(self.config))
+        if not result.ok:
+            raise ScriptFailed(result)
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
+        if isinstance(excinfo.value, ScriptFailed):
+            return str(excinfo.value)
+        return str(super().repr_failure(excinfo))
+
+    def reportinfo(self) -> tuple[Path, int | None, str]:
+        return self.path, 0, f"call script {self.name}" + (f": {self.script.description}"
+                                                           if self.script.description else "")
+
+
+@pytest.fixture
+def ivr_app(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Flask]:
+    """The real webhook app serving the chosen flows, on a fresh SQLite store in tmp_path."""
+    from ivr.app import create_app
+    from ivr.settings import Settings
+
+    flows = _flows(request.config, request.node.get_closest_marker("ivr_flows"))
+    app = create_app(flows, Settings(auth_token=secrets.token_hex(16), database_url=f"sqlite:///{tmp_path}/c.db"))
+    yield app
+    app.extensions["ivr"].store.close()
+
+
+@pytest.fixture
+def ivr_sim(request: pytest.FixtureRequest) -> Iterator[Simulator]:
+    """A fake Twilio for `ivr_app` (or for the live line given with --ivr-url)."""
+    from ivr.sim import Simulator
+
+    if request.config.getoption("--ivr-url"):
+        sim, _ = _build(request.config, [], "")
+    else:
+        app = request.getfixturevalue("ivr_app")
+        sim = Simulator(app, auth_token=app.extensions["ivr"].settings.auth_token)
+    yield sim
+    sim.close()
+
+
+@pytest.fixture
+def ivr_call(ivr_sim: Simulator) -> Callable[..., Call]:
+    """`ivr_call("acme", caller="+1555...", dial_answer="no-answer")` places a call and returns it."""
+
+    def place(flow: str, **options: Any) -> Call:
+        return ivr_sim.call(f"/voice/{flow}", **options)
+
+    return place

@@ -1,0 +1,356 @@
+"""Fake Twilio: places calls to any voice webhook over HTTP and executes its TwiML the way Twilio does.
+
+A black box on purpose: it speaks only HTTP and TwiML and never imports the engine or the renderer, so a bug
+there cannot be copied into the tester. It drives an app in-process (a WSGI callable, through httpx's WSGI
+transport) or any live URL, signing every request with `X-Twilio-Signature` like Twilio.
+
+    sim = Simulator(create_app(...), auth_token=TOKEN)
+    call = sim.call("/voice/acme", caller="+15551234567")
+    call.say("cancel"); call.press("12345678#"); call.say("yes")
+    call.outcome, call.turns, call.transcript
+
+What it enforces, so tests catch what Twilio would reject: a TwiML content type, well-formed XML with a
+`<Response>` root, only the verbs and nesting Twilio allows, and an answer within 15 seconds; otherwise the
+caller hears Twilio's "application error" and the call ends (`call.errors` has Twilio's error code).
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+import xml.etree.ElementTree as ET
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+from urllib.parse import urljoin
+
+import httpx
+from twilio.request_validator import RequestValidator
+
+from ivr.errors import IvrError
+
+#: Twilio's limit for a webhook to answer; slower is error 11200 and the caller hears an application error
+TWILIO_TIMEOUT = 15.0
+APPLICATION_ERROR = "We are sorry, an application error has occurred. Goodbye."
+XML_TYPES = ("text/xml", "application/xml", "text/html")  # Twilio parses text/html as TwiML too
+#: verb -> the nouns/verbs it may contain (Twilio's nesting rules for the verbs a voice IVR uses)
+NESTING: dict[str, frozenset[str]] = {
+    "Response": frozenset({"Say", "Play", "Pause", "Gather", "Redirect", "Dial", "Hangup", "Reject", "Record"}),
+    "Gather": frozenset({"Say", "Play", "Pause"}),
+    "Dial": frozenset({"Number", "Sip", "Client", "Conference", "Queue"}),
+    "Say": frozenset({"break", "emphasis", "lang", "p", "phoneme", "prosody", "s", "say-as", "sub", "w"}),
+}
+EMPTY_VERBS = frozenset({"Hangup", "Reject", "Pause"})
+AgentAnswer = Literal["completed", "no-answer", "busy", "failed"]
+
+
+class SimError(IvrError):
+    """The simulator was misused (e.g. the caller answers when nothing waits for an answer)."""
+
+    code = "sim"
+
+
+@dataclass(frozen=True)
+class Line:
+    """One line of a conversation: what the IVR said or played, what the caller did, or what happened."""
+
+    who: Literal["ivr", "caller", "twilio"]
+    text: str
+
+    def __str__(self) -> str:
+        return f"{self.who.upper():>6}: {self.text}"
+
+
+@dataclass
+class Gather:
+    """A `<Gather>` waiting for the caller: its attributes, and the verbs after it in the document."""
+
+    action: str
+    method: str
+    input: frozenset[str]
+    num_digits: int | None
+    finish_on_key: str
+    action_on_empty_result: bool
+    hints: str
+    rest: list[ET.Element]
+    url: str
+
+
+@dataclass
+class Call:
+    """A call in progress. Answer the waiting `<Gather>` with `say`, `press` or `silence`; `hang_up` ends it."""
+
+    sim: Simulator
+    sid: str
+    caller: str
+    called: str
+    transcript: list[Line] = field(default_factory=list)
+    status: str = "in-progress"
+    errors: list[str] = field(default_factory=list)
+    answered: int = 0  # Gathers answered (speech, keys, or silence that reached the app)
+    headers: dict[str, str] = field(default_factory=dict)  # X-Ivr-* of the last response
+    waiting: Gather | None = None
+    dial_answer: AgentAnswer = "completed"
+    _since: int = 0  # transcript index of the caller's last action
+
+    # -- what a test asks -------------------------------------------------------------------------------
+
+    @property
+    def ended(self) -> bool:
+        return self.status != "in-progress"
+
+    @property
+    def prompt(self) -> str:
+        """What the IVR said since the caller's last action."""
+        return " ".join(line.text for line in self.transcript[self._since:] if line.who == "ivr")
+
+    @property
+    def heard(self) -> str:
+        """Everything the IVR said in the call."""
+        return " ".join(line.text for line in self.transcript if line.who == "ivr")
+
+    @property
+    def node(self) -> str | None:
+        return self.headers.get("x-ivr-node")
+
+    @property
+    def outcome(self) -> str | None:
+        return self.headers.get("x-ivr-outcome")
+
+    @property
+    def turns(self) -> int:
+        """Completed turns: the app's own count when it says (`X-Ivr-Turns`), else the Gathers answered."""
+        reported = self.headers.get("x-ivr-turns", "")
+        return int(reported) if reported.isdigit() else self.answered
+
+    def conversation(self) -> str:
+        return "\n".join(str(line) for line in self.transcript)
+
+    # -- what the caller does ---------------------------------------------------------------------------
+
+    def say(self, text: str, confidence: float = 0.92) -> Call:
+        gather = self._gather(f"say {text!r}")
+        self._caller(f"says {text!r}")
+        if "speech" not in gather.input:  # Twilio is not listening for speech: as if the caller said nothing
+            return self._empty(gather)
+        return self._post_gather(gather, {"SpeechResult": text, "Confidence": f"{confidence:.6f}"})
+
+    def press(self, keys: str) -> Call:
+        gather = self._gather(f"press {keys!r}")
+        self._caller(f"presses {keys}")
+        if "dtmf" not in gather.input:
+            return self._empty(gather)
+        digits = keys
+        if gather.finish_on_key and gather.finish_on_key in keys:
+            digits = keys[: keys.index(gather.finish_on_key)]
+        elif gather.num_digits is not None:
+            digits = keys[: gather.num_digits]
+        return self._post_gather(gather, {"Digits": digits} if digits else {})
+
+    def silence(self) -> Call:
+        gather = self._gather("stay silent")
+        self._caller("(silence)")
+        return self._empty(gather)
+
+    def hang_up(self) -> Call:
+        if not self.ended:
+            self._caller("hangs up")
+            self._finish("completed")
+        return self
+
+    # -- executing TwiML ------------------------------------------------------------------------------------
+
+    def _gather(self, doing: str) -> Gather:
+        if self.waiting is None:
+            raise SimError(f"the caller cannot {doing}: the call {self.sid} has ended ({self.status}); "
+                           f"conversation so far:\n{self.conversation()}")
+        gather, self.waiting = self.waiting, None
+        self._since = len(self.transcript)
+        return gather
+
+    def _caller(self, text: str) -> None:
+        self.transcript.append(Line("caller", text))
+
+    def _empty(self, gather: Gather) -> Call:
+        if gather.action_on_empty_result:
+            return self._post_gather(gather, {})
+        self._run(gather.rest, gather.url)  # Twilio falls through to the next verb
+        return self
+
+    def _post_gather(self, gather: Gather, fields: dict[str, str]) -> Call:
+        self.answered += 1
+        self._fetch(gather.action, gather.method, fields)
+        return self
+
+    def _fetch(self, url: str, method: str, fields: Mapping[str, str]) -> None:
+        document = self.sim.request(self, url, method, fields)
+        if document is None:
+            self.transcript.append(Line("ivr", APPLICATION_ERROR))
+            self._finish("failed")
+            return
+        self._run(list(document), url)
+
+    def _run(self, verbs: list[ET.Element], url: str) -> None:
+        """Execute verbs in order until one waits for the caller, moves to another document, or ends."""
+        for i, verb in enumerate(verbs):
+            if verb.tag in ("Say", "Play", "Pause"):
+                self._speak(verb)
+            elif verb.tag == "Gather":
+                for inner in verb:
+                    self._speak(inner)
+                self.waiting = _gather(verb, verbs[i + 1:], url)
+                return
+            elif verb.tag == "Redirect":
+                self._fetch(urljoin(url, (verb.text or "").strip()), verb.get("method", "POST"), {})
+                return
+            elif verb.tag == "Dial":
+                if self._dial(verb, url):
+                    return
+            elif verb.tag in ("Hangup", "Reject"):
+                self._finish("completed")
+                return
+            else:  # Record and the rest: not simulated, and an IVR under test should not need them
+                raise SimError(f"<{verb.tag}> is not simulated")
+        self._finish("completed")  # Twilio hangs up when a document runs out of verbs
+
+    def _speak(self, verb: ET.Element) -> None:
+        if verb.tag == "Say":
+            self.transcript.append(Line("ivr", " ".join("".join(verb.itertext()).split())))
+        elif verb.tag == "Play":
+            self.transcript.append(Line("ivr", f"[plays {(verb.text or '').strip()}]"))
+
+    def _dial(self, verb: ET.Element, url: str) -> bool:
+        """Connect the caller; True when the Dial's action took the call elsewhere."""
+        target = " ".join((child.text or "").strip() for child in verb) or (verb.text or "").strip()
+        self.transcript.append(Line("twilio", f"dials {target}: {self.dial_answer}"))
+        action = verb.get("action")
+        if action is None:
+            return False
+        fields = {"DialCallStatus": self.dial_answer, "DialCallSid": "CA" + secrets.token_hex(16)}
+        if self.dial_answer == "completed":
+            fields["DialCallDuration"] = "42"
+        self._fetch(urljoin(url, action), verb.get("method", "POST"), fields)
+        return True
+
+    def _finish(self, status: str) -> None:
+        self.waiting = None
+        if self.ended:
+            return
+        self.status = status
+        if self.sim.status_callback:
+            self.sim.request(self, self.sim.status_callback, "POST", {"CallStatus": status}, twiml=False)
+
+
+def _gather(verb: ET.Element, rest: list[ET.Element], url: str) -> Gather:
+    num = verb.get("numDigits", "")
+    return Gather(
+        action=urljoin(url, verb.get("action") or url), method=verb.get("method", "POST").upper(),
+        input=frozenset(verb.get("input", "dtmf").split()), num_digits=int(num) if num.isdigit() else None,
+        finish_on_key=verb.get("finishOnKey", "#"),
+        action_on_empty_result=verb.get("actionOnEmptyResult", "false").lower() == "true",
+        hints=verb.get("hints", ""), rest=rest, url=url)
+
+
+def check_twiml(text: str) -> ET.Element:
+    """Parse a TwiML document as Twilio would, raising ValueError with Twilio's error code when it would not."""
+    if "<!DOCTYPE" in text or "<!ENTITY" in text:
+        raise ValueError("12100: document type declarations are not accepted")
+    try:
+        root = ET.fromstring(text)
+    except ET.ParseError as exc:
+        raise ValueError(f"12100: the document is not well-formed XML: {exc}") from exc
+    if root.tag != "Response":
+        raise ValueError(f"12100: the root element is <{root.tag}>, not <Response>")
+    _check_nesting(root)
+    return root
+
+
+def _check_nesting(element: ET.Element) -> None:
+    allowed = NESTING.get(element.tag, frozenset())
+    for child in element:
+        if child.tag not in allowed:
+            where = f"<{element.tag}>"
+            raise ValueError(f"12200: <{child.tag}> is not allowed inside {where}; allowed: {sorted(allowed)}")
+        if child.tag in EMPTY_VERBS and len(child):
+            raise ValueError(f"12200: <{child.tag}> takes no nested elements")
+        _check_nesting(child)
+
+
+class Simulator:
+    """Fake Twilio for one webhook app (a WSGI callable) or base URL. `auth_token` signs the requests."""
+
+    def __init__(self, target: str | Callable[..., Any], *, auth_token: str, base_url: str = "http://localhost",
+                 account_sid: str = "AC" + "0" * 32, status_callback: str | None = None,
+                 timeout: float = TWILIO_TIMEOUT, client: httpx.Client | None = None) -> None:
+        if isinstance(target, str):
+            base_url = target.rstrip("/")
+            transport: httpx.BaseTransport | None = None
+        else:
+            transport = httpx.WSGITransport(app=target)
+        self.base_url, self.account_sid, self.timeout = base_url, account_sid, timeout
+        self.status_callback = status_callback
+        self.validator = RequestValidator(auth_token)
+        self.client = client or httpx.Client(transport=transport, base_url=base_url, timeout=timeout + 1)
+
+    def call(self, path: str, *, caller: str = "+15551230000", called: str = "+18005550199",
+             sid: str | None = None, dial_answer: AgentAnswer = "completed") -> Call:
+        """Place a call to the webhook at `path` and run its TwiML until the caller is asked for something."""
+        call = Call(self, sid or "CA" + secrets.token_hex(16), caller, called, dial_answer=dial_answer)
+        call._fetch(urljoin(self.base_url + "/", path.lstrip("/")), "POST", {"CallStatus": "ringing"})
+        return call
+
+    def params(self, call: Call, fields: Mapping[str, str]) -> dict[str, str]:
+        """Twilio's voice request parameters for `call`, plus `fields`."""
+        return {"CallSid": call.sid, "AccountSid": self.account_sid, "From": call.caller, "To": call.called,
+                "Caller": call.caller, "Called": call.called, "CallStatus": call.status, "Direction": "inbound",
+                "ApiVersion": "2010-04-01", **fields}
+
+    def request(self, call: Call, url: str, method: str, fields: Mapping[str, str], *,
+                twiml: bool = True) -> list[ET.Element] | None:
+        """One signed webhook request; the TwiML document's verbs, or None (and the error noted on the call)
+        where Twilio would give up: an HTTP error, a slow answer, a wrong content type, invalid TwiML."""
+        url = urljoin(self.base_url + "/", url)
+        params = self.params(call, fields)
+        signed = url if method.upper() == "POST" else _with_query(url, params)
+        headers = {"X-Twilio-Signature": self.validator.compute_signature(signed, params if method.upper() ==
+                                                                          "POST" else {})}
+        began = time.perf_counter()
+        try:
+            if method.upper() == "GET":
+                response = self.client.get(signed, headers=headers)
+            else:
+                response = self.client.post(url, data=params, headers=headers)
+        except httpx.TimeoutException:
+            return self._error(call, "11200", f"{url} did not answer within {self.timeout:.0f} s")
+        except httpx.HTTPError as exc:
+            return self._error(call, "11200", f"{url}: {exc}")
+        elapsed = time.perf_counter() - began
+        if not twiml:
+            return []
+        if elapsed > self.timeout:
+            return self._error(call, "11200", f"{url} took {elapsed:.1f} s (Twilio waits {self.timeout:.0f} s)")
+        if response.status_code >= 400:
+            return self._error(call, "11200", f"{url} answered HTTP {response.status_code}")
+        call.headers = {k.lower(): v for k, v in response.headers.items() if k.lower().startswith("x-ivr-")}
+        kind = response.headers.get("content-type", "").split(";")[0].strip().lower()
+        if kind not in XML_TYPES:
+            return self._error(call, "12300", f"{url} answered with content type {kind!r}, not TwiML")
+        try:
+            return list(check_twiml(response.text))
+        except ValueError as exc:
+            code, _, reason = str(exc).partition(": ")
+            return self._error(call, code, f"{url}: {reason}")
+
+    def _error(self, call: Call, code: str, message: str) -> list[ET.Element] | None:
+        """Note what Twilio would report; no document (the caller hears the application error)."""
+        call.errors.append(f"{code}: {message}")
+        call.transcript.append(Line("twilio", f"error {code}: {message}"))
+        return None
+
+    def close(self) -> None:
+        self.client.close()
+
+
+def _with_query(url: str, params: Mapping[str, str]) -> str:
+    query = str(httpx.QueryParams(dict(params)))
+    return url + ("&" if "?" in url else "?") + query
