@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, make_url
-from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, IntegrityError, OperationalError, ProgrammingError, SQLAlchemyError
 
 from ivr.errors import IvrError
 
@@ -241,23 +241,30 @@ class Store:
     """A call store at a SQLAlchemy URL. `schema` (PostgreSQL) keeps the tables in a schema of their own."""
 
     def __init__(self, url: str, *, schema: str | None = None) -> None:
-        self.url = normalise_url(url)
-        self.is_sqlite = make_url(self.url).get_backend_name() == "sqlite"
-        options: dict[str, Any] = {"pool_pre_ping": True} if not self.is_sqlite else {}
-        engine = sa.create_engine(self.url, **options)
+        try:
+            self.url = normalise_url(url)
+            self.is_sqlite = make_url(self.url).get_backend_name() == "sqlite"
+            options: dict[str, Any] = {"pool_pre_ping": True} if not self.is_sqlite else {}
+            engine = sa.create_engine(self.url, **options)
+        except (ArgumentError, ImportError) as exc:  # not a URL, or a database SQLAlchemy has no driver for
+            raise StoreError(f"{url!r} is not a database URL ivr can use: {exc}; e.g. sqlite:///ivr-calls.db or "
+                             "postgresql://host/db") from None
         if self.is_sqlite:
             sa.event.listen(engine, "connect", _sqlite_connect)
             sa.event.listen(engine, "begin", _sqlite_begin)
         if schema:
             engine = engine.execution_options(schema_translate_map={None: schema})
         self.engine = engine
-        try:
-            with engine.begin() as conn:
-                if schema:
-                    conn.execute(sa.schema.CreateSchema(schema, if_not_exists=True))
-                metadata.create_all(conn)
-        except SQLAlchemyError as exc:
-            raise StoreError(f"cannot open the call store at {self.safe_url!r}: {_reason(exc)}") from exc
+        for attempt in range(3):  # several workers starting at once race to create the tables: the loser retries
+            try:
+                with engine.begin() as conn:
+                    if schema:
+                        conn.execute(sa.schema.CreateSchema(schema, if_not_exists=True))
+                    metadata.create_all(conn)
+                break
+            except SQLAlchemyError as exc:
+                if attempt == 2 or not isinstance(exc, IntegrityError | OperationalError | ProgrammingError):
+                    raise StoreError(f"cannot open the call store at {self.safe_url!r}: {_reason(exc)}") from exc
 
     @property
     def safe_url(self) -> str:
@@ -305,10 +312,13 @@ class Store:
         with self._reading() as conn:
             return [_turn(r) for r in conn.execute(query)]
 
-    def cancellations(self, *, call_sid: str | None = None) -> list[Cancellation]:
+    def cancellations(self, *, call_sid: str | None = None, since: datetime | None = None) -> list[Cancellation]:
         query = sa.select(cancellations).order_by(cancellations.c.created_at, cancellations.c.id)
         if call_sid:
             query = query.where(cancellations.c.call_sid == call_sid)
+        if since is not None:  # SQLite keeps UTC times without their zone, and compares them as text
+            since = since.astimezone(UTC)
+            query = query.where(cancellations.c.created_at >= (since.replace(tzinfo=None) if self.is_sqlite else since))
         with self._reading() as conn:
             return [Cancellation(confirmation=r.confirmation, call_sid=r.call_sid, node=r.node, flow=r.flow,
                                  caller=r.caller, account=r.account, account_sid=r.account_sid,
