@@ -115,8 +115,6 @@ def test_database_urls_as_hosting_providers_print_them_use_psycopg(url: str, exp
                                                 r"calls.db': unable to open database file"),
     ("postgresql://nobody:secret@127.0.0.1:1/nowhere", r"cannot open the call store at "
                                                        r"'postgresql\+psycopg://nobody:\*\*\*@127.0.0.1:1/nowhere'"),
-])
-@pytest.mark.parametrize(("url", "message"), [
     ("foo://x", r"'foo://x' is not a database URL ivr can use: Can't load plugin: sqlalchemy.dialects:foo; e.g. "),
     ("calls.db", r"'calls.db' is not a database URL ivr can use: Could not parse"),
 ])
