@@ -34,11 +34,14 @@ TWILIO_TIMEOUT = 15.0
 APPLICATION_ERROR = "We are sorry, an application error has occurred. Goodbye."
 XML_TYPES = ("text/xml", "application/xml", "text/html")  # Twilio parses text/html as TwiML too
 #: verb -> the nouns/verbs it may contain (Twilio's nesting rules for the verbs a voice IVR uses)
+SSML = frozenset({"break", "emphasis", "lang", "p", "phoneme", "prosody", "s", "say-as", "sub", "w"})
 NESTING: dict[str, frozenset[str]] = {
-    "Response": frozenset({"Say", "Play", "Pause", "Gather", "Redirect", "Dial", "Hangup", "Reject", "Record"}),
+    "Response": frozenset({"Say", "Play", "Pause", "Gather", "Redirect", "Dial", "Hangup", "Reject", "Record",
+                           "Connect", "Enqueue", "Leave", "Start", "Stop", "Refer", "Sms"}),
     "Gather": frozenset({"Say", "Play", "Pause"}),
     "Dial": frozenset({"Number", "Sip", "Client", "Conference", "Queue"}),
-    "Say": frozenset({"break", "emphasis", "lang", "p", "phoneme", "prosody", "s", "say-as", "sub", "w"}),
+    "Say": SSML,
+    **{tag: SSML for tag in ("emphasis", "lang", "p", "prosody", "s")},
 }
 EMPTY_VERBS = frozenset({"Hangup", "Reject", "Pause"})
 AgentAnswer = Literal["completed", "no-answer", "busy", "failed"]
@@ -140,12 +143,16 @@ class Call:
         self._caller(f"presses {keys}")
         if "dtmf" not in gather.input:
             return self._empty(gather)
-        digits = keys
-        if gather.finish_on_key and gather.finish_on_key in keys:
-            digits = keys[: keys.index(gather.finish_on_key)]
-        elif gather.num_digits is not None:
-            digits = keys[: gather.num_digits]
-        return self._post_gather(gather, {"Digits": digits} if digits else {})
+        digits = ""
+        for key in keys:  # Twilio submits at the finish key or once numDigits keys are in, whichever is first
+            if gather.finish_on_key and key == gather.finish_on_key:
+                break
+            digits += key
+            if gather.num_digits is not None and len(digits) >= gather.num_digits:
+                break
+        if not digits:  # the finish key alone is no input
+            return self._empty(gather)
+        return self._post_gather(gather, {"Digits": digits})
 
     def silence(self) -> Call:
         gather = self._gather("stay silent")
@@ -206,7 +213,10 @@ class Call:
             elif verb.tag == "Dial":
                 if self._dial(verb, url):
                     return
-            elif verb.tag in ("Hangup", "Reject"):
+            elif verb.tag == "Reject":  # the call is never answered
+                self._finish("busy" if verb.get("reason") == "busy" else "no-answer")
+                return
+            elif verb.tag == "Hangup":
                 self._finish("completed")
                 return
             else:  # Record and the rest: not simulated, and an IVR under test should not need them
@@ -215,7 +225,7 @@ class Call:
 
     def _speak(self, verb: ET.Element) -> None:
         if verb.tag == "Say":
-            self.transcript.append(Line("ivr", " ".join("".join(verb.itertext()).split())))
+            self.transcript.append(Line("ivr", " ".join(" ".join(verb.itertext()).split())))
         elif verb.tag == "Play":
             self.transcript.append(Line("ivr", f"[plays {(verb.text or '').strip()}]"))
 
@@ -260,7 +270,7 @@ def check_twiml(text: str) -> ET.Element:
     except ET.ParseError as exc:
         raise ValueError(f"12100: the document is not well-formed XML: {exc}") from exc
     if root.tag != "Response":
-        raise ValueError(f"12100: the root element is <{root.tag}>, not <Response>")
+        raise ValueError(f"12102: the root element is <{root.tag}>, not <Response>")
     _check_nesting(root)
     return root
 
@@ -290,7 +300,8 @@ class Simulator:
         self.base_url, self.account_sid, self.timeout = base_url, account_sid, timeout
         self.status_callback = status_callback
         self.validator = RequestValidator(auth_token)
-        self.client = client or httpx.Client(transport=transport, base_url=base_url, timeout=timeout + 1)
+        self.client = client or httpx.Client(transport=transport, base_url=base_url, timeout=timeout + 1,
+                                            follow_redirects=True)
 
     def call(self, path: str, *, caller: str = "+15551230000", called: str = "+18005550199",
              sid: str | None = None, dial_answer: AgentAnswer = "completed") -> Call:

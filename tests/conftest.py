@@ -51,7 +51,7 @@ def store(store_url: tuple[str, str | None]) -> Iterator[Store]:
 
 
 def sign(url: str, form: Mapping[str, str], token: str = TOKEN) -> str:
-    return RequestValidator(token).compute_signature(url, dict(form))
+    return str(RequestValidator(token).compute_signature(url, dict(form)))
 
 
 @dataclass
