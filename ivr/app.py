@@ -139,12 +139,12 @@ def create_app(flows: Sequence[str | Path] | Mapping[str, Flow] | None = None, s
 
 
 def _signed_url(settings: Settings) -> str:
-    """The URL Twilio called: the public base URL when configured, else the one the request carries (which
-    ProxyFix has already corrected for trusted proxy headers)."""
-    if settings.public_url:
-        query = request.query_string.decode("latin-1")
-        return settings.public_url + request.script_root + request.path + (f"?{query}" if query else "")
-    return request.url
+    """The URL Twilio called and signed, exactly: the public base URL when configured, else the one this request
+    reached (ProxyFix has already corrected it for trusted proxy headers). Path and query stay as sent: werkzeug's
+    `request.url` would decode `%2F` in the query, and the signature would no longer match."""
+    base = settings.public_url or request.host_url.rstrip("/")
+    query = request.query_string.decode("latin-1")
+    return base + request.script_root + request.path + (f"?{query}" if query else "")
 
 
 def _twiml(xml: str) -> Response:
@@ -171,7 +171,7 @@ def _call_sid() -> str:
 
 def _seq() -> int | None:
     raw = request.args.get("seq", "")
-    return int(raw) if raw.isdigit() and len(raw) < 9 else None
+    return int(raw) if raw.isascii() and raw.isdigit() and len(raw) < 9 else None
 
 
 @bp.before_request

@@ -56,6 +56,7 @@ class Settings:
     flows: tuple[str, ...] = field(default=())
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "public_url", self.public_url.rstrip("/"))  # it is joined with paths
         unknown = [h for h in self.trusted_proxy_headers if h not in PROXY_HEADERS]
         if unknown:
             raise UsageError(f"trusted_proxy_headers: {unknown[0]!r} is not a proxy header ivr understands; "

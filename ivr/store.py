@@ -187,6 +187,12 @@ class Transaction:
     def __init__(self, conn: Connection, call_sid: str) -> None:
         self.conn, self.call_sid = conn, call_sid
 
+    @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        """Undo what the block wrote if it raises (a SAVEPOINT), keeping the rest of the transaction usable."""
+        with self.conn.begin_nested():
+            yield
+
     def call(self) -> CallRecord | None:
         row = self.conn.execute(_CALL_FOR_UPDATE, {"b_sid": self.call_sid}).first()
         return _call(row) if row is not None else None

@@ -135,5 +135,5 @@ def heard_from_form(form: Mapping[str, str]) -> Heard:
     speech = _printable(form.get("SpeechResult", ""))[:MAX_SPEECH]
     if speech:
         return Speech(speech, parse_confidence(form.get("Confidence")))
-    digits = "".join(form.get("Digits", "").split())[:MAX_DIGITS]
+    digits = "".join(_printable(form.get("Digits", "")).split())[:MAX_DIGITS]
     return Digits(digits) if digits else Silence()

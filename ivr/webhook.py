@@ -122,9 +122,9 @@ class Line:
                     return before
                 log.warning("call %s came in again for flow %r; it belongs to %r", sid, self.flow.name, call.flow)
                 return self.unknown()
-            tx.create_call(flow=self.flow.name, account_sid=form.get("AccountSid", ""),
-                           caller=form.get("From", ""), called=form.get("To", ""),
-                           status=form.get("CallStatus", ""))
+            tx.create_call(flow=self.flow.name, account_sid=form.get("AccountSid", "")[:64],
+                           caller=form.get("From", "")[:64], called=form.get("To", "")[:64],
+                           status=form.get("CallStatus", "")[:32])
             call = tx.call()
             assert call is not None
             step = engine.start(self.flow, caller=call.caller, called=call.called)
@@ -224,7 +224,8 @@ class Line:
         if handler in BUILTIN_EFFECTS.values():  # the store's own writes: a failure must abort the request
             return handler(ctx)
         try:
-            return handler(ctx)
+            with tx.savepoint():  # what a failing handler wrote is undone; the rest of the request stands
+                return handler(ctx)
         except Exception as exc:  # a handler's failure takes the flow's on_error route, as designed
             log.exception("call %s: effect %r at %r failed", call.call_sid, effect.name, effect.node)
             return engine.EffectResult(ok=False, error=f"{type(exc).__name__}: {exc}")

@@ -28,7 +28,8 @@ def test_a_call_its_turns_and_its_cancellation_round_trip(store: Store) -> None:
                                       account_sid="AC1")
 
     number = store.locked("CA1", work)
-    assert len(number) == 8 and number.isdigit()
+    assert len(number) == 8
+    assert number.isdigit()
     [call] = store.calls()
     assert (call.call_sid, call.flow, call.caller, call.seq, call.node, call.turns, call.outcome, call.ended) == (
         "CA1", "acme", "+15550001111", 1, "done", 1, "cancelled", True)
@@ -66,7 +67,8 @@ def test_a_transaction_that_fails_leaves_nothing_behind(store: Store) -> None:
 
     with pytest.raises(RuntimeError):
         store.locked("CA1", work)
-    assert store.calls() == [] and store.cancellations() == []
+    assert store.calls() == []
+    assert store.cancellations() == []
 
 
 # PostgreSQL only: on SQLite, BEGIN IMMEDIATE serialises writers, so no worker can commit in between
@@ -91,7 +93,8 @@ def test_status_updates_known_calls_only(store: Store) -> None:
     assert store.update_status("CA1", "completed", ended=True)
     assert not store.update_status("CA-unknown", "completed", ended=True)
     call = store.get_call("CA1")
-    assert call is not None and (call.status, call.ended) == ("completed", True)
+    assert call is not None
+    assert (call.status, call.ended) == ("completed", True)
 
 
 def test_sqlite_runs_in_wal_mode(tmp_path: Path) -> None:
