@@ -13,6 +13,7 @@ import os
 import sys
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 import click
@@ -25,6 +26,7 @@ from ivr.flow import DTMF_KEYS, Flow
 from ivr.graph import dot, mermaid
 from ivr.intents import Digits, Heard, Silence, Speech
 from ivr.loader import Source, audio_files, flow_files, load_flow
+from ivr.paths import PathTests, path_tests, prepare, regenerate_command, write_scripts
 from ivr.proof import Event
 from ivr.settings import ENVIRONMENT, PROXY_HEADERS, Settings
 
@@ -93,15 +95,43 @@ def _report_text(path: str, report: Report) -> Iterator[str]:
             yield from _event_text(e)
 
 
+def _emitted_text(tests: PathTests, written: Sequence[Path], directory: Path) -> Iterator[str]:
+    failing = sum(not t.passes for t in tests.tests)
+    yield (f"  scripts: wrote {len(written)} to {directory}{os.sep} ({tests.flow}-<node>.call.yaml)"
+           + (f"; {failing} of them fail, as the proof does (reproducers)" if failing else ""))
+    for s in tests.skipped:
+        yield f"  scripts: skipped {s.node}: {s.reason}"
+
+
+def _emit(path: Path, flow: Flow, within: int | None, directory: Path, command: str,
+          emitted: set[str]) -> tuple[list[str], dict[str, Any]]:
+    """Write FLOW's path tests (see ivr/paths.py); the summary lines and the JSON of what was written."""
+    if flow.name in emitted:  # its file names would overwrite the other flow's scripts
+        line = f"  scripts: not written: a flow named {flow.name!r} was given before, and file names would collide"
+        return [line], {"dir": str(directory), "written": [], "skipped": [], "error": line.strip()}
+    emitted.add(flow.name)
+    tests = path_tests(flow, within)
+    written = write_scripts(directory, tests, source=str(path), command=command)
+    info = {"dir": str(directory), "written": [p.name for p in written],
+            "skipped": [{"node": s.node, "reason": s.reason} for s in tests.skipped]}
+    return list(_emitted_text(tests, written, directory)), info
+
+
 @main.command("check")
 @click.argument("flows", nargs=-1, required=True)
 @click.option("--within", type=click.IntRange(min=1), help="N: the most turns cancelling may take "
               "(default: the flow's guarantee.within, else 3)")
 @click.option("--format", "fmt", type=FORMATS, default="text", show_default=True)
-def check_cmd(flows: tuple[str, ...], within: int | None, fmt: str) -> None:
+@click.option("--emit-scripts", "emit", metavar="DIR", help="also write a call script per reachable input node "
+              "to DIR: the shortest way in, then a caller who keeps asking to cancel (also for a failing flow: "
+              "its scripts reproduce the failure)")
+def check_cmd(flows: tuple[str, ...], within: int | None, fmt: str, emit: str | None) -> None:
     """Prove that a persistent canceller reaches cancellation within N turns, and lint each FLOW (or DIR)."""
     results: list[dict[str, Any]] = []
     status = 0
+    directory = prepare(emit) if emit is not None else None
+    command = regenerate_command(flows, emit, within) if emit is not None else ""
+    emitted: set[str] = set()
     for path in flow_files(flows):
         try:
             flow, source = load_flow(path)
@@ -113,8 +143,12 @@ def check_cmd(flows: tuple[str, ...], within: int | None, fmt: str) -> None:
             continue
         report = check(flow, within, lines=node_lines(source), audio_files=audio_files(path))
         results.append(_report_json(str(path), report))
+        lines = list(_report_text(str(path), report))
+        if directory is not None:
+            summary, results[-1]["scripts"] = _emit(path, flow, within, directory, command, emitted)
+            lines += summary
         if fmt == "text":
-            click.echo("\n".join(_report_text(str(path), report)))
+            click.echo("\n".join(lines))
         if not report.ok:
             status = max(status, 1)
     if fmt == "json":
