@@ -262,24 +262,29 @@ def parse_flow(text: str, file: str = "<flow>") -> tuple[model.Flow, Source]:
     return flow, Source(file, lines)
 
 
-def load_flow(path: str | Path) -> tuple[model.Flow, Source]:
-    """Read and validate one flow file."""
-    path = Path(path)
+def read_text(path: Path, kind: str = "flow") -> str:
+    """A flow or call script file as text; an unreadable file is a `FlowFileError` naming it (and, for text that
+    is not UTF-8, the line and column)."""
     try:
-        text = path.read_bytes().decode("utf-8")
+        return path.read_bytes().decode("utf-8")
     except FileNotFoundError:
-        raise FlowFileError(f"{path}: no such flow file") from None
+        raise FlowFileError(f"{path}: no such {kind} file") from None
     except IsADirectoryError:
-        raise FlowFileError(f"{path}: is a directory, not a flow file") from None
+        raise FlowFileError(f"{path}: is a directory, not a {kind} file") from None
     except UnicodeDecodeError as exc:
         raw = path.read_bytes()
         line = raw[:exc.start].count(b"\n") + 1
         column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
         raise FlowFileError(f"{path}:{line}: not UTF-8 text: byte 0x{raw[exc.start]:02x} in column {column}; "
-                            "save the flow as UTF-8") from None
+                            f"save the {kind} as UTF-8") from None
     except OSError as exc:
         raise FlowFileError(f"{path}: cannot read: {exc.strerror}") from None
-    return parse_flow(text, str(path))
+
+
+def load_flow(path: str | Path) -> tuple[model.Flow, Source]:
+    """Read and validate one flow file."""
+    path = Path(path)
+    return parse_flow(read_text(path), str(path))
 
 
 def flow_files(paths: list[str] | tuple[str, ...]) -> Iterator[Path]:

@@ -27,8 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ivr.errors import FlowError, FlowFileError, Problem
-from ivr.loader import Lines, read_mapping
+from ivr.errors import FlowError, Problem
+from ivr.loader import Lines, read_mapping, read_text
 from ivr.sim import Call, Line, Simulator
 
 SCRIPT_SUFFIXES = (".call.yaml", ".call.yml")
@@ -120,13 +120,7 @@ def _wrapped(line: Line, width: int) -> list[str]:
 
 def load_script(path: str | Path) -> Script:
     path = Path(path)
-    try:
-        text = path.read_bytes().decode("utf-8")
-    except FileNotFoundError:
-        raise FlowFileError(f"{path}: no such call script") from None
-    except UnicodeDecodeError as exc:
-        raise FlowFileError(f"{path}: not UTF-8 text (byte {exc.start})") from None
-    return parse_script(text, str(path))
+    return parse_script(read_text(path, "call script"), str(path))
 
 
 def parse_script(text: str, file: str = "<script>") -> Script:
@@ -135,10 +129,20 @@ def parse_script(text: str, file: str = "<script>") -> Script:
     for key in data:
         if key not in TOP_KEYS:
             problems.append(Problem((key,), f"unknown key {key!r}; valid keys: {list(TOP_KEYS)}", "unknown-key"))
-    flow, path = data.get("flow"), data.get("path")
-    if not (isinstance(flow, str) and flow) and not (isinstance(path, str) and path.startswith("/")):
+    flow, path, caller = data.get("flow"), data.get("path"), data.get("from", "+15551230000")
+    if flow is None and path is None:
         problems.append(Problem((), "missing required key 'flow' (the flow's name), or 'path' (the webhook path, "
                                     "starting with '/')", "missing-key"))
+    elif flow is not None and path is not None:
+        problems.append(Problem(("path",), f"give 'flow' ({flow!r}) or 'path' ({path!r}), not both", "bad-value"))
+    elif flow is not None and not (isinstance(flow, str) and re.fullmatch(r"[A-Za-z0-9_-]+", flow)):
+        problems.append(Problem(("flow",), f"{flow!r} is not a flow name: use letters, digits, '_' and '-'",
+                                "bad-value"))
+    elif path is not None and not (isinstance(path, str) and path.startswith("/")):
+        problems.append(Problem(("path",), f"{path!r} is not a webhook path: it starts with '/', e.g. "
+                                           "'/voice/acme'", "bad-value"))
+    if not isinstance(caller, str):
+        problems.append(Problem(("from",), f"expected the caller's number as text, got {caller!r}", "bad-value"))
     agent = data.get("agent", "completed")
     if agent not in AGENT_ANSWERS:
         problems.append(Problem(("agent",), f"{agent!r} is not one of {list(AGENT_ANSWERS)}", "bad-value"))
@@ -146,9 +150,10 @@ def parse_script(text: str, file: str = "<script>") -> Script:
     if "expect" in data:
         steps.append(_expect(data["expect"], ("expect",), lines, problems))
     if problems:
-        raise ScriptError([p.located(file, p.line or _line(lines, p.path)) for p in problems])
+        located = [p.located(file, p.line or _line(lines, p.path)) for p in problems]
+        raise ScriptError(sorted(located, key=lambda p: p.line or 0))
     return Script(file=file, path=path if isinstance(path, str) else f"/voice/{flow}",
-                  caller=str(data.get("from", "+15551230000")), description=str(data.get("description", "")),
+                  caller=str(caller), description=str(data.get("description", "")),
                   agent=str(agent), steps=tuple(steps))
 
 
@@ -187,6 +192,9 @@ def _step(kind: str, value: Any, path: tuple[str, ...], lines: Lines, problems: 
     line = lines.get(path)
     if kind == "say":
         if isinstance(value, dict):
+            for key in value.keys() - {"text", "confidence"}:
+                problems.append(Problem((*path, key), f"unknown key {key!r}; valid keys: ['text', 'confidence']",
+                                        "unknown-key"))
             text, raw = value.get("text"), value.get("confidence", "0.92")
             try:
                 confidence = float(raw)
@@ -202,11 +210,13 @@ def _step(kind: str, value: Any, path: tuple[str, ...], lines: Lines, problems: 
         problems.append(Problem(path, f"{value!r}: say what? give the caller's words, or {{text, confidence}}",
                                 "bad-value"))
     elif kind == "press":
-        if isinstance(value, str) and value and re.fullmatch(r"[0-9*#w]+", value):
+        if isinstance(value, str) and value and re.fullmatch(r"[0-9*#]+", value):
             return Step("press", value, line=line)
         problems.append(Problem(path, f"{value!r} is not a key sequence: use 0-9, * and #", "bad-value"))
     elif kind == "expect":
         return _expect(value, path, lines, problems)
+    elif kind in ("silence", "hang up"):
+        problems.append(Problem(path, f"{kind!r} takes no value: write it alone, as `- {kind}`", "bad-value"))
     else:
         problems.append(Problem(path, f"unknown step {kind!r}; valid steps: {[*CALLER_STEPS, 'expect']}",
                                 "unknown-key"))
@@ -229,6 +239,10 @@ def _expect(raw: Any, path: tuple[str, ...], lines: Lines, problems: list[Proble
             problems.append(Problem(where, f"{value!r} is not true or false", "bad-value"))
         elif key == "prompt_matches" and not _regex_ok(value):
             problems.append(Problem(where, f"{value!r} is not a valid regular expression", "bad-value"))
+        elif key in ("prompt_contains", "prompt_matches", "heard_contains") and (
+                value == "" or value == [] or (isinstance(value, list) and "" in value)):
+            problems.append(Problem(where, "an empty text is found in any prompt: give the words to look for",
+                                    "bad-value"))
         elif key == "prompt_contains" and isinstance(value, list) and all(isinstance(v, str) for v in value):
             checks[key] = tuple(value)
         elif not isinstance(value, str):

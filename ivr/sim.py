@@ -161,6 +161,7 @@ class Call:
 
     def hang_up(self) -> Call:
         if not self.ended:
+            self._since = len(self.transcript)
             self._caller("hangs up")
             self._finish("completed")
         return self
