@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -51,12 +52,19 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "ivr_flows(*paths): the flow files or directories this test's app serves")
+    config.addinivalue_line("markers", "ivr_flows(*paths): the flow files or directories this test's app serves "
+                                       "(relative to the rootdir)")
     config.stash[_SESSION] = {}
+    if config.getoption("--ivr-url") and not _token(config):
+        raise pytest.UsageError("--ivr-url needs the line's auth token: --ivr-auth-token or TWILIO_AUTH_TOKEN")
+
+
+def _token(config: pytest.Config) -> str:
+    return str(config.getoption("--ivr-auth-token") or os.environ.get("TWILIO_AUTH_TOKEN", ""))
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    for closer in config.stash.get(_SESSION, {}).get("closers", []):
+    for closer in reversed(config.stash.get(_SESSION, {}).get("closers", [])):
         closer()
 
 
@@ -67,10 +75,15 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Col
 
 
 def _flows(config: pytest.Config, marker: pytest.Mark | None = None) -> list[str]:
+    """Flow paths: a marker's and the ini option's are relative to the rootdir, like other ini paths; the
+    command line's are relative to where pytest was run, like other paths on the command line."""
     if marker is not None and marker.args:
-        return [str(a) for a in marker.args]
-    given = config.getoption("--ivr-flows") or config.getini("ivr_flows") or ["flows"]
-    return [str(p if Path(p).is_absolute() else config.rootpath / p) for p in given]
+        given, base = [str(a) for a in marker.args], config.rootpath
+    elif config.getoption("--ivr-flows"):
+        given, base = config.getoption("--ivr-flows"), config.invocation_params.dir
+    else:
+        given, base = config.getini("ivr_flows") or ["flows"], config.rootpath
+    return [str(base / p) for p in given]  # an absolute p stays itself
 
 
 def _build(config: pytest.Config, flows: list[str], store_dir: str) -> tuple[Simulator, Flask | None]:
@@ -79,10 +92,7 @@ def _build(config: pytest.Config, flows: list[str], store_dir: str) -> tuple[Sim
 
     url = config.getoption("--ivr-url")
     if url:
-        token = config.getoption("--ivr-auth-token") or os.environ.get("TWILIO_AUTH_TOKEN", "")
-        if not token:
-            raise pytest.UsageError("--ivr-url needs the line's auth token: --ivr-auth-token or TWILIO_AUTH_TOKEN")
-        return Simulator(url, auth_token=token), None
+        return Simulator(url, auth_token=_token(config)), None
     from ivr.app import create_app
     from ivr.settings import Settings
 
@@ -96,11 +106,13 @@ def _shared(config: pytest.Config) -> Simulator:
     session = config.stash[_SESSION]
     if "sim" not in session:
         store_dir = tempfile.mkdtemp(prefix="ivr-scripts-")
+        closers = session.setdefault("closers", [])
+        closers.append(lambda: shutil.rmtree(store_dir, ignore_errors=True))  # run last: closers go in reverse
         sim, app = _build(config, _flows(config), store_dir)
         session["sim"] = sim
-        session.setdefault("closers", []).append(sim.close)
+        closers.append(sim.close)
         if app is not None:
-            session["closers"].append(app.extensions["ivr"].store.close)
+            closers.append(app.extensions["ivr"].store.close)
     return session["sim"]  # type: ignore[no-any-return]
 
 
@@ -135,7 +147,9 @@ class ScriptItem(pytest.Item):
             raise ScriptFailed(result)
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
-        if isinstance(excinfo.value, ScriptFailed):
+        from ivr.errors import IvrError
+
+        if isinstance(excinfo.value, ScriptFailed | IvrError):  # a person's mistake: the message says it all
             return str(excinfo.value)
         return str(super().repr_failure(excinfo))
 
@@ -148,10 +162,15 @@ class ScriptItem(pytest.Item):
 def ivr_app(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Flask]:
     """The real webhook app serving the chosen flows, on a fresh SQLite store in tmp_path."""
     from ivr.app import create_app
+    from ivr.errors import IvrError
     from ivr.settings import Settings
 
     flows = _flows(request.config, request.node.get_closest_marker("ivr_flows"))
-    app = create_app(flows, Settings(auth_token=secrets.token_hex(16), database_url=f"sqlite:///{tmp_path}/c.db"))
+    try:
+        app = create_app(flows, Settings(auth_token=secrets.token_hex(16),
+                                         database_url=f"sqlite:///{tmp_path}/c.db"))
+    except IvrError as exc:  # a flow that does not load: its message, not the loader's traceback
+        pytest.fail(str(exc), pytrace=False)
     yield app
     app.extensions["ivr"].store.close()
 

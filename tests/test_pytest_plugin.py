@@ -180,9 +180,6 @@ def test_marker_chooses_the_flows_of_a_test(project: pytest.Pytester) -> None:
     project.runpytest("--strict-markers", "test_inner_marked.py").assert_outcomes(passed=2)
 
 
-@pytest.mark.xfail(reason="BUG: marker paths are taken relative to the current directory, while the ini option's "
-                          "are relative to the rootdir: running pytest from a subdirectory breaks every marked test",
-                   strict=True)
 def test_marker_paths_do_not_depend_on_the_current_directory(project: pytest.Pytester,
                                                              monkeypatch: pytest.MonkeyPatch) -> None:
     write(project, {"tests/test_inner_marked.py": MARKED_TESTS})
@@ -201,8 +198,6 @@ def test_ivr_flows_option_replaces_the_ini_flows(project: pytest.Pytester) -> No
     project.runpytest("--ivr-flows", "other", "--ivr-flows", "flows/acme.yaml").assert_outcomes(passed=2)
 
 
-@pytest.mark.xfail(reason="BUG: --ivr-flows paths are taken relative to the rootdir, not to the directory pytest "
-                          "was run from, unlike every other path on pytest's command line", strict=True)
 def test_ivr_flows_option_is_relative_to_where_pytest_runs(project: pytest.Pytester,
                                                            monkeypatch: pytest.MonkeyPatch) -> None:
     write(project, {"tests/shop.call.yaml": SHOP_SCRIPT})
@@ -218,9 +213,6 @@ def test_ivr_url_without_a_token_is_refused(project: pytest.Pytester) -> None:
     assert not re.search(r"\d+ passed", result.stdout.str())
 
 
-@pytest.mark.xfail(reason="BUG: the missing token is only found when a test needs the line: every script fails and "
-                          "every ivr_call test errors, each with a traceback, instead of one usage error",
-                   strict=True)
 def test_ivr_url_without_a_token_is_a_usage_error(project: pytest.Pytester) -> None:
     write(project, {"test_inner_calls.py": PYTHON_TESTS})
     result = project.runpytest("--ivr-url", "http://127.0.0.1:9")
@@ -271,8 +263,6 @@ def test_ivr_url_with_a_wrong_token_fails_with_twilios_error(project: pytest.Pyt
     ])
 
 
-@pytest.mark.xfail(reason="BUG: the session's SQLite store for call scripts is made with tempfile.mkdtemp and "
-                          "never removed: every run leaves an ivr-scripts-* directory behind", strict=True)
 def test_scripts_leave_no_temporary_files(project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch,
                                           tmp_path: Path) -> None:
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
@@ -280,9 +270,6 @@ def test_scripts_leave_no_temporary_files(project: pytest.Pytester, monkeypatch:
     assert sorted(p.name for p in tmp_path.iterdir()) == []
 
 
-@pytest.mark.xfail(reason="BUG: an unreadable or invalid flow is raised from inside each test: every script and "
-                          "fixture user repeats the loader's whole traceback around the one-line message",
-                   strict=True)
 def test_bad_flows_are_reported_without_a_traceback(project: pytest.Pytester) -> None:
     write(project, {"test_inner_calls.py": PYTHON_TESTS})
     result = project.runpytest("--ivr-flows", "nosuch.yaml")
@@ -300,9 +287,6 @@ def test_plugin_named_on_the_command_line_without_autoload(project: pytest.Pytes
     project.runpytest("-p", "ivr.pytest_plugin").assert_outcomes(passed=1)
 
 
-@pytest.mark.xfail(reason="BUG: with the entry point installed, naming the plugin by its module "
-                          "(pytest_plugins = ['ivr.pytest_plugin'] or -p ivr.pytest_plugin) registers it twice "
-                          "and pytest stops with an internal ValueError", strict=True)
 def test_plugin_named_by_module_in_conftest(project: pytest.Pytester) -> None:
     write(project, {"conftest.py": 'pytest_plugins = ["ivr.pytest_plugin"]\n'})
     project.runpytest_subprocess().assert_outcomes(passed=1)
