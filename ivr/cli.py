@@ -21,7 +21,7 @@ import click
 from ivr import engine
 from ivr.audit import calls_group, cancellations_group, check_database_url, sqlite_file
 from ivr.check import Report, check
-from ivr.errors import FlowError, IvrError
+from ivr.errors import FlowError, IvrError, UsageError
 from ivr.flow import DTMF_KEYS, Flow
 from ivr.graph import dot, mermaid
 from ivr.intents import Digits, Heard, Silence, Speech
@@ -168,6 +168,43 @@ def _heard_text(heard: Heard) -> str:
     return heard.text if isinstance(heard, Speech) else f"#{heard.keys}" if isinstance(heard, Digits) else ""
 
 
+def live_call(url: str, flow: str, lines: TextIO, out: TextIO | None, caller: str) -> dict[str, Any]:
+    """Drive a call to a live line (POST URL/voice/FLOW) with the simulator, from caller lines as `run_call`."""
+    from ivr.sim import Simulator
+
+    token = os.environ.get("TWILIO_AUTH_TOKEN", "")
+    if not token:
+        raise UsageError("--url needs the line's auth token in TWILIO_AUTH_TOKEN, to sign requests as Twilio does")
+    sim = Simulator(url, auth_token=token)
+    call, shown = sim.call(f"/voice/{flow}", caller=caller), 0
+    try:
+        while True:
+            if out:
+                out.writelines(f"{line}\n" for line in call.transcript[shown:])
+            shown = len(call.transcript)
+            if call.ended:
+                break
+            line = lines.readline()
+            if not line:
+                call.hang_up()
+                shown = len(call.transcript)
+                break
+            heard = parse_line(line)
+            if isinstance(heard, Speech):
+                call.say(heard.text)
+            elif isinstance(heard, Digits):
+                call.press(heard.keys)
+            else:
+                call.silence()
+    finally:
+        sim.close()
+    if out:
+        out.write(f"-- call ended: {call.outcome or call.status}" + (f" ({'; '.join(call.errors)})"
+                                                                    if call.errors else "") + "\n")
+    return {"outcome": call.outcome, "turns": call.turns, "ended": call.ended, "status": call.status,
+            "errors": call.errors, "events": [{"who": x.who, "text": x.text} for x in call.transcript]}
+
+
 def local_effect(effect: engine.Effect, call_id: str) -> engine.EffectResult:
     """What `ivr call` does for an effect: nothing real. A cancellation gets a confirmation number derived
     from the call (the web app stores real ones)."""
@@ -224,8 +261,19 @@ def run_call(flow: Flow, lines: TextIO, out: TextIO | None, caller: str, variabl
 @click.option("--var", "variables", multiple=True, metavar="NAME=VALUE", help="set a flow variable (repeatable)")
 @click.option("--format", "fmt", type=FORMATS, default="text", show_default=True,
               help="json: print only the call's trace at the end")
-def call_cmd(flow_file: str, caller: str, variables: tuple[str, ...], fmt: str) -> None:
+@click.option("--url", metavar="URL", help="call the live line at URL (its base URL) through the simulator, "
+                                           "signing with TWILIO_AUTH_TOKEN; FLOW may then be just the flow's name")
+def call_cmd(flow_file: str, caller: str, variables: tuple[str, ...], fmt: str, url: str | None) -> None:
     """Call FLOW in the terminal: type what the caller says; #1234 presses keys; an empty line is silence."""
+    stdin = click.get_text_stream("stdin")
+    if url:
+        if variables:
+            raise UsageError("--var sets variables of the local engine; a live line sets its own (drop --var)")
+        name = load_flow(flow_file)[0].name if Path(flow_file).is_file() else flow_file
+        trace = live_call(url, name, stdin, None if fmt == "json" else click.get_text_stream("stdout"), caller)
+        if fmt == "json":
+            click.echo(json.dumps(trace, indent=2))
+        return
     flow, _ = load_flow(flow_file)
     values: dict[str, str] = {}
     for item in variables:
@@ -234,7 +282,6 @@ def call_cmd(flow_file: str, caller: str, variables: tuple[str, ...], fmt: str) 
             raise click.BadParameter(f"{item!r}: expected NAME=VALUE with NAME one of {sorted(flow.variables)}",
                                      param_hint="--var")
         values[name] = value
-    stdin = click.get_text_stream("stdin")
     trace = run_call(flow, stdin, None if fmt == "json" else click.get_text_stream("stdout"), caller, values)
     if fmt == "json":
         click.echo(json.dumps(trace, indent=2))

@@ -263,7 +263,8 @@ class Store:
         self.engine = engine
         for attempt in range(3):  # several workers starting at once race to create the tables: the loser retries
             try:
-                with engine.begin() as conn:
+                # IMMEDIATE on SQLite: a worker that loses the race waits for the winner instead of failing at once
+                with engine.connect().execution_options(ivr_immediate=True) as conn, conn.begin():
                     if schema:
                         conn.execute(sa.schema.CreateSchema(schema, if_not_exists=True))
                     metadata.create_all(conn)

@@ -4,17 +4,21 @@ signs its requests the way Twilio does (`X-Twilio-Signature` over the URL and th
 from __future__ import annotations
 
 import re
+import threading
 import uuid
 from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from html import unescape
 from pathlib import Path
 from typing import Any
 
-import pytest
+import httpcore  # noqa: F401  loaded before pytester's in-process runs snapshot sys.modules, so that httpx and
+import pytest  # the tests agree on one httpcore (a second copy's ConnectError escapes `except httpx.HTTPError`)
 from flask import Flask
 from flask.testing import FlaskClient
 from twilio.request_validator import RequestValidator
+from werkzeug.serving import make_server
 from werkzeug.test import TestResponse
 
 from ivr.app import create_app
@@ -124,6 +128,20 @@ def make_app(database_url: str, schema: str | None = None, flows: Any = (ACME,),
     settings.setdefault("auth_token", TOKEN)
     return create_app(flows if isinstance(flows, Mapping) else list(flows),
                       Settings(database_url=database_url, **settings), store=Store(database_url, schema=schema))
+
+
+@contextmanager
+def serving(app: Flask) -> Iterator[str]:
+    """`app` on a real socket (127.0.0.1, a free port) in a thread, for as long as the block runs: its base URL."""
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join(5)
+        server.server_close()
 
 
 @pytest.fixture

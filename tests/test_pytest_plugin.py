@@ -12,17 +12,15 @@ import re
 import subprocess
 import sys
 import tempfile
-import threading
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from flask import Flask
-from werkzeug.serving import make_server
 
 import ivr.scripts  # noqa: F401  (imported here once: each in-process run would otherwise import it, and httpx, anew)
-from tests.conftest import ROOT, TOKEN, make_app
+from tests.conftest import ROOT, TOKEN, make_app, serving
 
 pytest_plugins = ["pytester"]
 
@@ -224,13 +222,8 @@ def test_ivr_url_without_a_token_is_a_usage_error(project: pytest.Pytester) -> N
 def live_line(tmp_path: Path) -> Iterator[tuple[str, Flask]]:
     """The real app serving flows/acme.yaml on a real socket (signatures checked with TOKEN)."""
     app = make_app(f"sqlite:///{tmp_path}/live.db")
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}", app
-    server.shutdown()
-    thread.join()
-    server.server_close()
+    with serving(app) as url:
+        yield url, app
     app.extensions["ivr"].store.close()
 
 

@@ -4,7 +4,6 @@ forms and signatures against small scripted webhooks, and Twilio's rejections of
 from __future__ import annotations
 
 import re
-import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -16,11 +15,10 @@ import pytest
 from flask import Flask, Response, abort, request
 from twilio.request_validator import RequestValidator
 from twilio.twiml.voice_response import Say, VoiceResponse
-from werkzeug.serving import make_server
 
 from ivr.sim import APPLICATION_ERROR, Call, Line, SimError, Simulator
 from ivr.store import Store
-from tests.conftest import TOKEN, make_app
+from tests.conftest import TOKEN, make_app, serving
 
 ACCOUNT = "AC" + "0" * 32
 CALLER, CALLED = "+15551230000", "+18005550199"
@@ -531,23 +529,17 @@ def test_hanging_up_twice_is_harmless(line: Place) -> None:
 
 
 def test_a_whole_call_to_a_live_url(app: Flask) -> None:
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    sim = Simulator(f"http://127.0.0.1:{server.server_port}", auth_token=TOKEN,
-                    status_callback="/voice/acme/status")
-    try:
-        call = sim.call("/voice/acme")
-        assert f"[plays http://127.0.0.1:{server.server_port}/audio/acme/acme-welcome.wav]" in call.prompt
-        call.say("cancel")
-        call.press("12345678#")
-        call.press("9")
-        call.press("1")
-    finally:
-        sim.close()
-        server.shutdown()
-        thread.join(5)
-        server.server_close()
+    with serving(app) as url:
+        sim = Simulator(url, auth_token=TOKEN, status_callback="/voice/acme/status")
+        try:
+            call = sim.call("/voice/acme")
+            assert f"[plays {url}/audio/acme/acme-welcome.wav]" in call.prompt
+            call.say("cancel")
+            call.press("12345678#")
+            call.press("9")
+            call.press("1")
+        finally:
+            sim.close()
     assert (call.outcome, call.turns, call.status, call.errors) == ("cancelled", 4, "completed", [])
     [record] = store_of(app).cancellations()
     assert " ".join(record.confirmation) in call.prompt
