@@ -13,8 +13,10 @@ from html import unescape
 from pathlib import Path
 from typing import Any
 
-import httpcore  # noqa: F401  loaded before pytester's in-process runs snapshot sys.modules, so that httpx and
-import pytest  # the tests agree on one httpcore (a second copy's ConnectError escapes `except httpx.HTTPError`)
+# httpcore is loaded before pytester's in-process runs snapshot sys.modules, so that httpx and the tests agree on
+# one copy of it (a second copy's ConnectError would escape `except httpx.HTTPError`)
+import httpcore  # noqa: F401
+import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from twilio.request_validator import RequestValidator
