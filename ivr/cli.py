@@ -175,7 +175,7 @@ def live_call(url: str, flow: str, lines: TextIO, out: TextIO | None, caller: st
     token = os.environ.get("TWILIO_AUTH_TOKEN", "")
     if not token:
         raise UsageError("--url needs the line's auth token in TWILIO_AUTH_TOKEN, to sign requests as Twilio does")
-    sim = Simulator(url, auth_token=token)
+    sim = Simulator(url, auth_token=token, status_callback=f"/voice/{flow}/status")
     call, shown = sim.call(f"/voice/{flow}", caller=caller), 0
     try:
         while True:

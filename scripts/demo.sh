@@ -20,4 +20,26 @@ echo "(exit status $?)"
 
 say "4. The acme flow as a Mermaid graph (paste into any Mermaid viewer; cancel paths are red). First lines:"
 ivr graph flows/acme.yaml | head -12
+say "5. The phone line: the webhook app (signatures checked, calls stored), called by the fake Twilio over HTTP."
+demo_dir=$(mktemp -d /tmp/ivr-demo.XXXXXX)
+export TWILIO_AUTH_TOKEN=demo-token-not-a-secret IVR_DATABASE_URL="sqlite:///$demo_dir/calls.db"
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+printf '\n\033[1m$ %s\033[0m\n' "ivr serve flows/acme.yaml --port $port &"
+ivr serve flows/acme.yaml --port "$port" > "$demo_dir/serve.log" 2>&1 &
+server=$!
+trap 'kill $server 2>/dev/null; rm -rf "$demo_dir"' EXIT
+python3 - "$port" <<'PY'
+import sys, time, urllib.request
+for _ in range(100):  # until the server answers /healthz (at most 20 s)
+    try:
+        urllib.request.urlopen(f"http://127.0.0.1:{sys.argv[1]}/healthz", timeout=1)
+        break
+    except OSError:
+        time.sleep(0.2)
+PY
+sed -n '1,6p' "$demo_dir/serve.log"
+run ivr call acme --url "http://127.0.0.1:$port" --from +15551234567 < /tmp/ivr-demo-caller.txt
+run ivr calls list
+run ivr cancellations list
+
 say "Next: 'ivr call flows/acme.yaml' to call it yourself, 'make test' to run the tests. See README.md."
