@@ -20,13 +20,15 @@ apology and a transfer to an agent, logged with the CallSid.
 
 from __future__ import annotations
 
+import hmac
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
-from flask import Blueprint, Flask, Response, abort, current_app, jsonify, request, send_from_directory, url_for
+from flask import Blueprint, Flask, Response, abort, current_app, jsonify, request, send_from_directory
 from twilio.request_validator import SIGNATURE_HEADER, RequestValidator
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -80,21 +82,18 @@ def service() -> Service:
 
 class FlaskUrls:
     """Action URLs for one flow's TwiML: paths relative to the server (Twilio resolves them against the URL
-    it called), and absolute audio URLs."""
+    it called), and absolute audio URLs. Built from the request's script root: a prefix (ProxyFix's
+    X-Forwarded-Prefix, or a mount point) is kept."""
 
     def __init__(self, flow: str, public_url: str) -> None:
-        self.flow, self.public_url = flow, public_url
+        self.prefix = f"{request.script_root}/voice/{quote(flow)}"
+        self.audio = (public_url or request.host_url.rstrip("/")) + f"{request.script_root}/audio/{quote(flow)}"
 
     def gather(self, seq: int) -> str:
-        return url_for("ivr.gather", flow=self.flow, seq=seq)
+        return f"{self.prefix}/gather?seq={seq}"
 
     def dial(self, seq: int) -> str:
-        return url_for("ivr.dial", flow=self.flow, seq=seq)
-
-    @property
-    def audio(self) -> str:
-        path = url_for("ivr.audio", flow=self.flow, name="x")[: -len("/x")]
-        return (self.public_url + path) if self.public_url else request.host_url.rstrip("/") + path
+        return f"{self.prefix}/dial?seq={seq}"
 
 
 def load_flows(flows: Sequence[str | Path] | Mapping[str, Flow], settings: Settings) -> dict[str, Served]:
@@ -181,7 +180,9 @@ def check_signature() -> None:
         return
     signature = request.headers.get(SIGNATURE_HEADER, "")
     url = _signed_url(svc.settings)
-    if not signature or not svc.validator.validate(url, request.form, signature):
+    # the URL as seen first (one HMAC); then twilio's validator, which also tries it with and without the port
+    exact = hmac.compare_digest(svc.validator.compute_signature(url, request.form), signature)
+    if not signature or not (exact or svc.validator.validate(url, request.form, signature)):
         log.warning("403 for %s: %s X-Twilio-Signature (checked against %s; behind a proxy or tunnel, set "
                     "IVR_PUBLIC_URL or IVR_TRUSTED_PROXY_HEADERS)", request.path, "a wrong" if signature else "no",
                     url)

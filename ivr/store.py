@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import json
 import secrets
+import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -41,6 +42,7 @@ calls = sa.Table(
     sa.Column("seq", sa.Integer, nullable=False, default=0),  # the number of the last response given
     sa.Column("state", sa.Text, nullable=False),  # the engine's CallState, as JSON
     sa.Column("node", sa.String(200), nullable=False, default=""),
+    sa.Column("said", sa.Text, nullable=False, default=""),  # what the last response said (the next turn's prompt)
     sa.Column("turns", sa.Integer, nullable=False, default=0),
     sa.Column("outcome", sa.String(64)),
     sa.Column("ended", sa.Boolean, nullable=False, default=False),
@@ -100,7 +102,7 @@ _SID: sa.BindParameter[str] = sa.bindparam("b_sid", type_=sa.String)
 _CALL_FOR_UPDATE = sa.select(calls).where(calls.c.call_sid == _SID).with_for_update()
 _TURN = sa.select(turns).where(turns.c.call_sid == _SID, turns.c.seq == sa.bindparam("b_seq"))
 _SAVE_CALL = calls.update().where(calls.c.call_sid == _SID).values(
-    seq=sa.bindparam("b_seq"), state=sa.bindparam("b_state"), node=sa.bindparam("b_node"),
+    seq=sa.bindparam("b_seq"), state=sa.bindparam("b_state"), node=sa.bindparam("b_node"), said=sa.bindparam("b_said"),
     turns=sa.bindparam("b_turns"), outcome=sa.bindparam("b_outcome"), ended=sa.bindparam("b_ended"),
     updated_at=sa.bindparam("b_at"))
 _CANCELLATION_AT = sa.select(cancellations.c.confirmation).where(
@@ -130,6 +132,7 @@ class CallRecord:
     outcome: str | None
     ended: bool
     status: str
+    said: str = ""
 
 
 @dataclass(frozen=True)
@@ -218,8 +221,8 @@ class Transaction:
             "turns": turn.turns, "outcome": turn.outcome})
         self.conn.execute(_SAVE_CALL, {
             "b_sid": self.call_sid, "b_seq": turn.seq, "b_state": json.dumps(state, sort_keys=True),
-            "b_node": str(state.get("node", "")), "b_turns": int(state.get("turn", 0)), "b_outcome": outcome,
-            "b_ended": ended, "b_at": at})
+            "b_node": str(state.get("node", "")), "b_said": turn.said, "b_turns": int(state.get("turn", 0)),
+            "b_outcome": outcome, "b_ended": ended, "b_at": at})
 
     def record_cancellation(self, *, flow: str, node: str, caller: str, account: str, account_sid: str) -> str:
         """Write the cancellation record and return its confirmation number (8 digits, unique). A call that
@@ -251,6 +254,9 @@ class Store:
             self.url = normalise_url(url)
             self.is_sqlite = make_url(self.url).get_backend_name() == "sqlite"
             options: dict[str, Any] = {"pool_pre_ping": True} if not self.is_sqlite else {}
+            self.in_memory = self.is_sqlite and make_url(self.url).database in (None, "", ":memory:")
+            if self.in_memory:  # one database for every thread of this process (tests): one shared connection
+                options = {"poolclass": sa.pool.StaticPool, "connect_args": {"check_same_thread": False}}
             engine = sa.create_engine(self.url, **options)
         except (ArgumentError, ImportError) as exc:  # not a URL, or a database SQLAlchemy has no driver for
             raise StoreError(f"{url!r} is not a database URL ivr can use: {exc}; e.g. sqlite:///ivr-calls.db or "
@@ -261,6 +267,8 @@ class Store:
         if schema:
             engine = engine.execution_options(schema_translate_map={None: schema})
         self.engine = engine
+        # an in-memory store has one connection, so its transactions take turns; elsewhere the database does it
+        self._serial: AbstractContextManager[Any] = threading.Lock() if self.in_memory else nullcontext()
         for attempt in range(3):  # several workers starting at once race to create the tables: the loser retries
             try:
                 # IMMEDIATE on SQLite: a worker that loses the race waits for the winner instead of failing at once
@@ -281,6 +289,10 @@ class Store:
         """Run `work` in one transaction holding the call's lock, and commit. A conflict with another
         worker (both creating the same call, a deadlock, SQLite busy) is retried from the start; any other
         failure rolls everything back and raises `StoreError`."""
+        with self._serial:
+            return self._locked(call_sid, work, attempts)
+
+    def _locked(self, call_sid: str, work: Callable[[Transaction], T], attempts: int) -> T:
         for attempt in range(attempts):
             try:
                 with self.engine.connect().execution_options(ivr_immediate=True) as conn, conn.begin():
@@ -353,7 +365,7 @@ def _call(row: sa.Row[Any]) -> CallRecord:
     return CallRecord(call_sid=row.call_sid, flow=row.flow, account_sid=row.account_sid, caller=row.caller,
                       called=row.called, started_at=_aware(row.started_at), updated_at=_aware(row.updated_at),
                       seq=row.seq, state=json.loads(row.state), node=row.node, turns=row.turns,
-                      outcome=row.outcome, ended=row.ended, status=row.status)
+                      outcome=row.outcome, ended=row.ended, status=row.status, said=row.said)
 
 
 def _turn(r: sa.Row[Any]) -> Turn:

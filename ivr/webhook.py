@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from ivr import engine, twiml
@@ -76,7 +76,9 @@ BUILTIN_EFFECTS: dict[str, EffectHandler] = {"record_cancellation": record_cance
 
 
 def state_json(state: engine.CallState) -> dict[str, Any]:
-    return asdict(state)
+    return {"node": state.node, "waiting": state.waiting, "turn": state.turn, "no_input": state.no_input,
+            "no_match": state.no_match, "variables": [list(pair) for pair in state.variables],
+            "outcome": state.outcome}
 
 
 def state_from_json(data: Mapping[str, Any]) -> engine.CallState:
@@ -143,7 +145,7 @@ class Line:
             state = state_from_json(call.state)
             step = engine.advance(self.flow, state, heard)
             meaning = str(step.meaning) if step.meaning is not None else ""
-            turn = Turn(seq=seq, kind="gather", node=state.node, prompt=self._said(tx, seq - 1),
+            turn = Turn(seq=seq, kind="gather", node=state.node, prompt=call.said,
                         intent=meaning, **heard_fields(heard))
             return self._respond(tx, call, seq, step, urls, turn)
 
@@ -192,7 +194,7 @@ class Line:
         if call is None:
             log.warning("call %s: request %d for a call this app never saw; apologising", sid, seq)
             return None, None
-        before = tx.turn(seq)
+        before = tx.turn(seq) if seq <= call.seq else None  # answered before: a retry
         if before is not None:
             log.info("call %s: request %d is a retry; answering as before", sid, seq)
             return None, before
@@ -201,10 +203,6 @@ class Line:
                         sid, seq, call.seq, call.state.get("waiting"), call.ended)
             return None, None
         return call, None
-
-    def _said(self, tx: Transaction, seq: int) -> str:
-        before = tx.turn(seq)
-        return before.said if before is not None else ""
 
     def _respond(self, tx: Transaction, call: CallRecord, seq: int, step: engine.Step, urls: Urls,
                  turn: Turn) -> Turn:
