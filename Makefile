@@ -32,3 +32,4 @@ lint: setup
 
 bench: setup
 	$(PYTHON) bench/check_scaling.py
+	$(PYTHON) bench/sim_throughput.py
