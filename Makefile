@@ -32,4 +32,5 @@ lint: setup
 
 bench: setup
 	$(PYTHON) bench/check_scaling.py
+	$(PYTHON) bench/webhook_load.py
 	$(PYTHON) bench/sim_throughput.py
