@@ -124,3 +124,13 @@ def test_database_urls_as_hosting_providers_print_them_use_psycopg(url: str, exp
 def test_a_store_that_cannot_be_opened_says_where_and_why_without_the_password(url: str, message: str) -> None:
     with pytest.raises(StoreError, match=message):
         Store(url)
+
+
+def test_only_a_commit_holding_a_cancellation_is_forced_to_disk(store: Store) -> None:
+    """Turns are logged without a sync each (they survive a crash of the app); a cancellation's commit is synced
+    before it returns (it must survive a power cut)."""
+    store.locked("CA1", new_call)
+    assert store.durable_commits == 0
+    store.locked("CA1", lambda tx: tx.record_cancellation(flow="acme", node="n", caller="", account="",
+                                                          account_sid=""))
+    assert store.durable_commits == 1
