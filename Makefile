@@ -1,7 +1,9 @@
 # Everything a newcomer or CI needs, from a fresh machine: `make demo` and `make test` (see README).
 PYTHON ?= python3
-# Debian packages the tests use (graphviz: `dot` validates the graphs `ivr graph --format dot` draws)
-APT_PACKAGES := graphviz
+# Debian packages the tests use: graphviz (`dot` validates the graphs `ivr graph --format dot` draws), ffmpeg
+# (pydub decodes MP3, FLAC, OGG and mu-law with it), espeak-ng, flite and sox (synthesised callers, the telephone
+# channel)
+APT_PACKAGES := graphviz ffmpeg espeak-ng flite sox
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: setup system demo test test-fast lint bench

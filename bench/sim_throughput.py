@@ -257,7 +257,7 @@ def report(runners: list[Runner]) -> list[str]:
         durable, tmpfs = by_name["durable"], by_name["tmpfs"]
         extra = durable.seconds / durable.requests - tmpfs.seconds / tmpfs.requests
         verdicts.append(f"durable - tmpfs = {extra * 1e3:.3f} ms per request: what the disk costs here (its writes, "
-                        "and an fsync per commit with synchronous=FULL)")
+                        "and an fsync for each commit that holds a cancellation)")
     return verdicts
 
 
