@@ -28,7 +28,8 @@ ENVIRONMENT: dict[str, tuple[str, str]] = {
     "auth_token": ("TWILIO_AUTH_TOKEN", "your Twilio account's auth token; every webhook's X-Twilio-Signature "
                                         "is checked with it"),
     "database_url": ("IVR_DATABASE_URL", f"SQLAlchemy URL of the call store (default {DEFAULT_DATABASE}, "
-                                         "SQLite in WAL mode; e.g. postgresql+psycopg://host/db)"),
+                                         "SQLite in WAL mode; e.g. postgresql://host/db; sqlite:// keeps it in "
+                                         "memory, for tests in one process)"),
     "public_url": ("IVR_PUBLIC_URL", "the base URL Twilio calls (e.g. https://abc.ngrok.app); signatures are "
                                      "checked against it instead of the URL the app sees"),
     "trusted_proxy_headers": ("IVR_TRUSTED_PROXY_HEADERS", "comma-separated X-Forwarded-* headers set by ONE "
