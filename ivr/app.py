@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import hmac
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -205,22 +205,23 @@ def incoming(flow: str) -> Response:
 
 @bp.post("/voice/<flow>/gather")
 def gather(flow: str) -> Response:
-    svc = service()
-    line, sid, seq = svc.line(flow), _call_sid(), _seq()
-    if seq is None:
-        log.warning("call %s: gather callback without a valid seq (%r)", sid, request.args.get("seq"))
-        return _twiml(line.apology(SORRY_BROKEN))
-    return _reply(line.answer(sid, seq, request.form, svc.urls(flow)))
+    return _numbered(flow, "gather", lambda line, sid, seq, urls: line.answer(sid, seq, request.form, urls))
 
 
 @bp.post("/voice/<flow>/dial")
 def dial(flow: str) -> Response:
+    return _numbered(flow, "dial", lambda line, sid, seq, urls: line.dial_result(sid, seq, request.form, urls))
+
+
+def _numbered(flow: str, what: str, handle: Callable[[Line, str, int, FlaskUrls], Turn]) -> Response:
+    """A callback that answers request `?seq=` of a call; one without a valid seq cannot be ours: apologise (and
+    transfer, when the caller was waiting for an answer rather than coming back from one)."""
     svc = service()
     line, sid, seq = svc.line(flow), _call_sid(), _seq()
     if seq is None:
-        log.warning("call %s: dial callback without a valid seq (%r)", sid, request.args.get("seq"))
-        return _twiml(line.apology(SORRY_BROKEN, transfer=False))
-    return _reply(line.dial_result(sid, seq, request.form, svc.urls(flow)))
+        log.warning("call %s: %s callback without a valid seq (%r)", sid, what, request.args.get("seq"))
+        return _twiml(line.apology(SORRY_BROKEN, transfer=what == "gather"))
+    return _reply(handle(line, sid, seq, svc.urls(flow)))
 
 
 @bp.post("/voice/<flow>/status")

@@ -265,12 +265,12 @@ def run_call(flow: Flow, lines: TextIO, out: TextIO | None, caller: str, variabl
                                            "signing with TWILIO_AUTH_TOKEN; FLOW may then be just the flow's name")
 def call_cmd(flow_file: str, caller: str, variables: tuple[str, ...], fmt: str, url: str | None) -> None:
     """Call FLOW in the terminal: type what the caller says; #1234 presses keys; an empty line is silence."""
-    stdin = click.get_text_stream("stdin")
+    stdin = sys.stdin
     if url:
         if variables:
             raise UsageError("--var sets variables of the local engine; a live line sets its own (drop --var)")
         name = load_flow(flow_file)[0].name if Path(flow_file).is_file() else flow_file
-        trace = live_call(url, name, stdin, None if fmt == "json" else click.get_text_stream("stdout"), caller)
+        trace = live_call(url, name, stdin, None if fmt == "json" else sys.stdout, caller)
         if fmt == "json":
             click.echo(json.dumps(trace, indent=2))
         return
@@ -282,7 +282,7 @@ def call_cmd(flow_file: str, caller: str, variables: tuple[str, ...], fmt: str, 
             raise click.BadParameter(f"{item!r}: expected NAME=VALUE with NAME one of {sorted(flow.variables)}",
                                      param_hint="--var")
         values[name] = value
-    trace = run_call(flow, stdin, None if fmt == "json" else click.get_text_stream("stdout"), caller, values)
+    trace = run_call(flow, stdin, None if fmt == "json" else sys.stdout, caller, values)
     if fmt == "json":
         click.echo(json.dumps(trace, indent=2))
 

@@ -421,11 +421,11 @@ def test_a_missing_store_is_an_error_not_a_new_empty_one(runner: CliRunner, tmp_
     assert not missing.exists()
 
 
-def test_the_default_store_is_the_apps(runner: CliRunner, tmp_path: Path) -> None:
-    with runner.isolated_filesystem(temp_dir=tmp_path) as here:
-        result = runner.invoke(main, ["calls", "list"], env={"IVR_DATABASE_URL": None})
+def test_the_default_store_is_the_apps(runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(main, ["calls", "list"], env={"IVR_DATABASE_URL": None})
     assert result.exit_code == 2
-    assert result.output.startswith(f"error: no call store at 'sqlite:///ivr-calls.db': '{Path(here).resolve()}"
+    assert result.output.startswith(f"error: no call store at 'sqlite:///ivr-calls.db': '{tmp_path.resolve()}"
                                     "/ivr-calls.db' does not exist.")
 
 

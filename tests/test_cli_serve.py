@@ -142,11 +142,11 @@ def test_serve_app_is_the_real_app(tmp_path: Path) -> None:
      "error: 'calls.db' is not a database URL; expected e.g. 'sqlite:///ivr-calls.db'"),
 ], ids=["no-token", "no-token-no-flows", "no-flows", "no-flow-file", "bad-public-url", "bad-proxy-header",
         "bad-port", "bad-database"])
-def test_serve_refuses_to_start(tmp_path: Path, args: list[str], env: dict[str, str], message: str) -> None:
-    runner = CliRunner()
-    with runner.isolated_filesystem(temp_dir=tmp_path) as here:
-        result = runner.invoke(main, ["serve", *args], env={**CLEAN_ENV, **env})
-        assert os.listdir(here) == []  # no call store was created
+def test_serve_refuses_to_start(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, args: list[str],
+                                env: dict[str, str], message: str) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(main, ["serve", *args], env={**CLEAN_ENV, **env})
+    assert os.listdir(tmp_path) == []  # no call store was created
     assert result.exit_code == 2
     assert message in result.output
     assert "Traceback" not in result.output

@@ -29,25 +29,7 @@ FAILING = "flow: acme\nsteps:\n  - say: billing\n  - expect: {node: main_menu, p
 INVALID = "flow: acme\nsteps:\n  - silence\n  - shout: hello\n"
 AGENT_SCRIPT = "flow: acme\nagent: busy\nsteps:\n  - press: '0'\nexpect: {outcome: transferred, ended: true}\n"
 SHOP_SCRIPT = "flow: shop\nsteps:\n  - press: '1'\nexpect: {outcome: informed, ended: true}\n"
-SHOP = """\
-name: shop
-start: menu
-outcomes: [informed, cancelled]
-intents:
-  hours:
-    phrases: [hours, opening hours]
-    keys: ["1"]
-nodes:
-  menu:
-    type: menu
-    prompt: Corner shop. Say hours or press 1.
-    routes:
-      hours: hours
-  hours:
-    type: end
-    prompt: We open at nine. Goodbye.
-    outcome: informed
-"""
+SHOP = (ROOT / "tests" / "flows" / "shop.yaml").read_text("utf-8")
 PYTHON_TESTS = """\
 def test_cancel_by_voice_and_keypad(ivr_call):
     call = ivr_call("acme")

@@ -235,25 +235,7 @@ def test_valid_values() -> None:
 
 # -- running against the real app ---------------------------------------------------------------------------
 
-SHOP = """\
-name: shop
-start: menu
-outcomes: [informed, cancelled]
-intents:
-  hours:
-    phrases: [hours, opening hours]
-    keys: ["1"]
-nodes:
-  menu:
-    type: menu
-    prompt: Corner shop. Say hours or press 1.
-    routes:
-      hours: hours
-  hours:
-    type: end
-    prompt: We open at nine. Goodbye.
-    outcome: informed
-"""
+SHOP = (ROOT / "tests" / "flows" / "shop.yaml").read_text("utf-8")
 
 
 @pytest.fixture(scope="module")
