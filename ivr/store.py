@@ -121,6 +121,45 @@ _CANCELLATION_AT = sa.select(cancellations.c.confirmation).where(
 _CONFIRMATION_TAKEN = sa.select(cancellations.c.id).where(cancellations.c.confirmation == sa.bindparam("b_number"))
 
 
+class _Statements:
+    """The webhook's hot statements compiled once for one database, run on its DBAPI connection directly.
+
+    SQLAlchemy's execution layer costs about 0.1 ms a statement, eight times what SQLite takes to run it; a
+    webhook runs four, every turn of every call. They run on the same connection and in the same transaction
+    as the rest (SQLAlchemy still begins, commits and does everything rare), so this is only a faster way in.
+    """
+
+    def __init__(self, dialect: sa.Dialect, schema: str | None) -> None:
+        self.sqlite, self.dbapi_error = dialect.name == "sqlite", dialect.loaded_dbapi.Error
+        options: dict[str, Any] = {"schema_translate_map": {None: schema}, "render_schema_translate": True} \
+            if schema else {}
+
+        def compile(stmt: Any, keys: list[str] | None = None) -> tuple[str, tuple[str, ...] | None]:
+            compiled = stmt.compile(dialect=dialect, column_keys=keys, **options)
+            return compiled.string, tuple(compiled.positiontup) if compiled.positiontup else None
+
+        self.call = compile(_CALL_FOR_UPDATE)
+        self.turn = compile(_TURN)
+        self.save_call = compile(_SAVE_CALL)
+        self.insert_turn = compile(turns.insert(), [c.name for c in turns.columns if c.name != "id"])
+        self.insert_call = compile(calls.insert(), [c.name for c in calls.columns])
+
+    def run(self, conn: Connection, statement: tuple[str, tuple[str, ...] | None],
+            params: dict[str, Any]) -> Any:
+        sql, order = statement
+        args = tuple(params.get(k) for k in order) if order is not None else params
+        try:
+            return conn.connection.driver_connection.execute(sql, args)  # type: ignore[union-attr]
+        except self.dbapi_error as exc:  # as SQLAlchemy would raise it: IntegrityError, OperationalError, ...
+            raise sa.exc.DBAPIError.instance(sql, args, exc, self.dbapi_error) from exc
+
+    def time(self, at: datetime) -> Any:
+        """A time as SQLAlchemy stores it: SQLite keeps UTC text without the zone; PostgreSQL a timestamptz."""
+        if self.sqlite:
+            return at.astimezone(UTC).replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
+        return at
+
+
 class StoreError(IvrError):
     """The call store could not be reached or refused a write."""
 
@@ -198,11 +237,11 @@ def normalise_url(url: str) -> str:
 class Transaction:
     """The writes of one webhook, inside `Store.locked`: the call's row is locked for its whole duration."""
 
-    def __init__(self, conn: Connection, call_sid: str, *, sqlite: bool = True) -> None:
-        self.conn, self.call_sid, self.sqlite = conn, call_sid, sqlite
+    def __init__(self, conn: Connection, call_sid: str, fast: _Statements) -> None:
+        self.conn, self.call_sid, self.fast, self.sqlite = conn, call_sid, fast, fast.sqlite
         #: the transaction holds a promise (a cancellation): it reaches the disk before the caller hears of it
         self.durable = False
-        if not sqlite:  # PostgreSQL: a turn's log may trail a crash by a moment; a cancellation may not
+        if not self.sqlite:  # PostgreSQL: a turn's log may trail a crash by a moment; a cancellation may not
             conn.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
 
     def must_be_durable(self) -> None:
@@ -217,29 +256,30 @@ class Transaction:
             yield
 
     def call(self) -> CallRecord | None:
-        row = self.conn.execute(_CALL_FOR_UPDATE, {"b_sid": self.call_sid}).first()
-        return _call(row) if row is not None else None
+        row = self.fast.run(self.conn, self.fast.call, {"b_sid": self.call_sid}).fetchone()
+        return _call(_Values(calls, row)) if row is not None else None
 
     def turn(self, seq: int) -> Turn | None:
         """Request `seq` of this call and the response it got (a retry gets that response again), if any."""
-        row = self.conn.execute(_TURN, {"b_sid": self.call_sid, "b_seq": seq}).first()
-        return _turn(row) if row is not None else None
+        row = self.fast.run(self.conn, self.fast.turn, {"b_sid": self.call_sid, "b_seq": seq}).fetchone()
+        return _turn(_Values(turns, row)) if row is not None else None
 
     def create_call(self, *, flow: str, account_sid: str, caller: str, called: str, status: str) -> None:
-        at = now()
-        self.conn.execute(calls.insert(), {
+        at = self.fast.time(now())
+        self.fast.run(self.conn, self.fast.insert_call, {
             "call_sid": self.call_sid, "flow": flow, "account_sid": account_sid, "caller": caller, "called": called,
-            "started_at": at, "updated_at": at, "seq": -1, "state": "{}", "status": status})
+            "started_at": at, "updated_at": at, "seq": -1, "state": "{}", "node": "", "said": "", "turns": 0,
+            "outcome": None, "ended": False, "status": status})
 
     def save(self, turn: Turn, state: dict[str, Any], *, outcome: str | None, ended: bool) -> None:
         """Log a request's turn with its response, and move the call to its new state, as one write."""
-        at = now()
-        self.conn.execute(turns.insert(), {
+        at = self.fast.time(now())
+        self.fast.run(self.conn, self.fast.insert_turn, {
             "call_sid": self.call_sid, "seq": turn.seq, "at": at, "kind": turn.kind, "node": turn.node,
             "prompt": turn.prompt, "heard": turn.heard, "confidence": turn.confidence, "digits": turn.digits,
             "intent": turn.intent, "next_node": turn.next_node, "said": turn.said, "twiml": turn.twiml,
             "turns": turn.turns, "outcome": turn.outcome})
-        self.conn.execute(_SAVE_CALL, {
+        self.fast.run(self.conn, self.fast.save_call, {
             "b_sid": self.call_sid, "b_seq": turn.seq, "b_state": json.dumps(state, sort_keys=True),
             "b_node": str(state.get("node", "")), "b_said": turn.said, "b_turns": int(state.get("turn", 0)),
             "b_outcome": outcome, "b_ended": ended, "b_at": at})
@@ -288,6 +328,7 @@ class Store:
         if schema:
             engine = engine.execution_options(schema_translate_map={None: schema})
         self.engine = engine
+        self.fast = _Statements(engine.dialect, schema)
         self._serial = self._writers()
         self.durable_commits = 0  # commits made to survive a power cut (each one holds a cancellation)
         for attempt in range(3):  # several workers starting at once race to create the tables: the loser retries
@@ -346,7 +387,7 @@ class Store:
             try:
                 with self.engine.connect().execution_options(ivr_immediate=True) as conn:
                     with conn.begin():
-                        tx = Transaction(conn, call_sid, sqlite=self.is_sqlite)
+                        tx = Transaction(conn, call_sid, self.fast)
                         result = work(tx)
                     if tx.durable:
                         self._flush()
@@ -436,14 +477,26 @@ class _FileLock:
         self.mutex.release()
 
 
-def _call(row: sa.Row[Any]) -> CallRecord:
+class _Values:
+    """A raw row by column name, as SQLAlchemy's rows are (times as stored: SQLite gives text)."""
+
+    def __init__(self, table: sa.Table, row: Any) -> None:
+        for column, value in zip(table.columns, row, strict=True):
+            if isinstance(column.type, sa.DateTime) and isinstance(value, str):
+                value = datetime.fromisoformat(value)
+            elif isinstance(column.type, sa.Boolean) and value is not None:
+                value = bool(value)
+            setattr(self, column.name, value)
+
+
+def _call(row: Any) -> CallRecord:
     return CallRecord(call_sid=row.call_sid, flow=row.flow, account_sid=row.account_sid, caller=row.caller,
                       called=row.called, started_at=_aware(row.started_at), updated_at=_aware(row.updated_at),
                       seq=row.seq, state=json.loads(row.state), node=row.node, turns=row.turns,
                       outcome=row.outcome, ended=row.ended, status=row.status, said=row.said)
 
 
-def _turn(r: sa.Row[Any]) -> Turn:
+def _turn(r: Any) -> Turn:
     return Turn(seq=r.seq, kind=r.kind, node=r.node, prompt=r.prompt, heard=r.heard, confidence=r.confidence,
                 digits=r.digits, intent=r.intent, next_node=r.next_node, said=r.said, twiml=r.twiml, turns=r.turns,
                 outcome=r.outcome, at=_aware(r.at))
