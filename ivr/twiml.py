@@ -15,6 +15,7 @@ import unicodedata
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
+from xml.sax.saxutils import escape
 
 from twilio.twiml.voice_response import Dial, Gather, VoiceResponse
 
@@ -65,6 +66,28 @@ def render(flow: f.Flow, step: engine.Step, *, action: str, audio_base: str = "/
     if step.effect is not None:
         raise EngineError(f"step waits for effect {step.effect.name!r}: execute it and advance with its result "
                           "before rendering")
+    if step.gather is None and step.transfer is None and not step.ended:  # only a misused engine gets here
+        raise EngineError(f"step at {step.state.node!r} neither waits for input nor ends")
+    # Calls differ in their action URLs (each carries the request's number), rarely in anything else: the
+    # document is built once per content, with stand-ins for the URLs put in as text afterwards
+    key = (id(flow), step.prompts, step.gather, step.transfer, audio_base, dial_action is not None)
+    cached = _DOCUMENTS.get(key)
+    if cached is None or cached[0] is not flow:
+        if len(_DOCUMENTS) >= MAX_CACHED:
+            _DOCUMENTS.clear()
+        xml = _document(flow, step, ACTION, audio_base, DIAL_ACTION if dial_action is not None else None)
+        cached = _DOCUMENTS[key] = (flow, xml)
+    return cached[1].replace(ACTION, escape(action, {'"': "&quot;"})).replace(
+        DIAL_ACTION, escape(dial_action or "", {'"': "&quot;"}))
+
+
+#: stand-ins for the action URLs in cached documents (no flow text or URL contains them)
+ACTION, DIAL_ACTION = "@@ivr-action@@", "@@ivr-dial-action@@"
+MAX_CACHED = 4096
+_DOCUMENTS: dict[tuple[Any, ...], tuple[f.Flow, str]] = {}
+
+
+def _document(flow: f.Flow, step: engine.Step, action: str, audio_base: str, dial_action: str | None) -> str:
     response = VoiceResponse()
     target: VoiceResponse | Gather = response
     if step.gather is not None:
@@ -78,10 +101,8 @@ def render(flow: f.Flow, step: engine.Step, *, action: str, audio_base: str = "/
         response.append(target)
     elif step.transfer is not None:
         response.append(_dial(step.transfer, dial_action))
-    elif step.ended:
+    else:
         response.hangup()
-    else:  # waits for nothing and did not end: only a misused engine gets here
-        raise EngineError(f"step at {step.state.node!r} neither waits for input nor ends")
     return str(response.to_xml())
 
 
