@@ -36,3 +36,4 @@ bench: setup
 	$(PYTHON) bench/check_scaling.py
 	$(PYTHON) bench/webhook_load.py
 	$(PYTHON) bench/sim_throughput.py
+	$(PYTHON) bench/audio_robustness.py

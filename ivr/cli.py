@@ -1,8 +1,10 @@
-"""The `ivr` command line: check, call, graph, schema, serve (and, from `audit.py`, calls and cancellations).
+"""The `ivr` command line: check, call, graph, schema, serve, synth (and, from `audit.py`, calls and
+cancellations).
 
 Bad input never shows a traceback: every `IvrError` is caught in one place (`Main.invoke`) and printed as
 `error: <message>` with exit status 2. `ivr check` exits 0 when every property holds, 1 when one fails.
-Flask and SQLAlchemy are imported only by the commands that need them, so `ivr check` starts fast.
+Flask, SQLAlchemy, numpy and pydub are imported only by the commands that need them, so `ivr check` starts
+fast.
 """
 
 from __future__ import annotations
@@ -392,3 +394,38 @@ def serve_cmd(flows: tuple[str, ...], host: str, port: int, database: str | None
     # from here on, the app's call logs (and werkzeug's request lines) go to stderr
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     app.run(host=host, port=port)
+
+
+@main.command("synth")
+@click.argument("script", metavar="SCRIPT")
+@click.option("-o", "--output", required=True, metavar="FILE", help="the recording: .wav, .mp3, .flac or .ogg")
+@click.option("--voice", default="espeak", show_default=True,
+              help="espeak, flite, or ENGINE:VOICE (espeak:en-us+f3, flite:kal)")
+@click.option("--phone", is_flag=True, help="through a telephone line: 300-3400 Hz, 8 kHz, mu-law (as a .wav)")
+@click.option("--noise-snr", type=float, metavar="DB", help="add noise over the whole call, DB below the speech")
+@click.option("--noise", "noise_kind", type=click.Choice(["white", "pink"]), default="white", show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True, help="the noise's random seed")
+@click.option("--gap", type=click.FloatRange(min=0.0), default=1.5, show_default=True,
+              help="seconds of quiet before each turn (the IVR speaks then)")
+@click.option("--silence", type=click.FloatRange(min=0.0), default=6.0, show_default=True,
+              help="seconds a `silence` step lasts")
+def synth_cmd(script: str, output: str, voice: str, phone: bool, noise_snr: float | None, noise_kind: str,
+              seed: int, gap: float, silence: float) -> None:
+    """Render SCRIPT's caller side (say, press, silence) as a recording, with offline text-to-speech."""
+    from ivr import synth  # numpy, pydub and the speech programs: only for this command
+    from ivr.audio import FORMATS, save
+    from ivr.scripts import load_script
+
+    if Path(output).suffix.lower() not in FORMATS:
+        raise click.BadParameter(f"{output!r}: name a {', '.join(FORMATS)} file", param_hint="-o/--output")
+    steps = load_script(script).steps
+    rendering = synth.render(steps, synth.Voice.parse(voice), gap=gap, silence=silence)
+    audio = synth.line(rendering, phone=phone, noise_snr=noise_snr, seed=seed, noise=noise_kind)
+    path = save(audio, output, mu_law=phone and output.lower().endswith(".wav"))
+    encoding = "mu-law" if phone and path.suffix.lower() == ".wav" else path.suffix[1:].lower()
+    click.echo(f"wrote {path}: {audio.duration:.1f} s, {audio.sample_rate} Hz {encoding}, "
+               f"{len(rendering.turns)} turns" + (f", noise {noise_kind} at {noise_snr:g} dB SNR"
+                                                  if noise_snr is not None else ""))
+    for turn in rendering.turns:
+        what = {"say": f"say {turn.value!r}", "press": f"press {turn.value}"}.get(turn.kind, turn.kind)
+        click.echo(f"  {turn.start:6.2f}-{turn.end:6.2f}  {what}")

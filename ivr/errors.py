@@ -97,3 +97,17 @@ class UsageError(IvrError):
     """A command-line argument, option or setting is invalid."""
 
     code = "usage"
+
+
+class AudioError(IvrError):
+    """An audio file or recording cannot be used: missing, empty, corrupt, truncated, an unsupported format, or a
+    channel it does not have. The message starts with the file's name."""
+
+    code = "bad-audio"
+
+
+class SttError(IvrError):
+    """Speech cannot be recognised as configured: no model, a directory that is not a model of the engine, an
+    unknown engine name, audio the engine cannot take, or a model for another language."""
+
+    code = "stt"
