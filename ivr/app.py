@@ -150,14 +150,21 @@ def _twiml(xml: str) -> Response:
     return Response(xml, mimetype=XML)
 
 
+def _header(value: str) -> str:
+    """A header value from flow names, which may be in any script: percent-encoded beyond printable ASCII."""
+    return quote(value, safe=" !\"#$&'()*+,-./:;<=>?@[]^_`{|}~")
+
+
 def _reply(turn: Turn) -> Response:
     """The TwiML of a turn, with where the call now is in `X-Ivr-*` headers (Twilio ignores them; the simulator
     and QA read them, so tests can assert the node and outcome of a line they can only reach over HTTP)."""
     response = _twiml(turn.twiml)
     if turn.kind != "apology":
-        response.headers.update({"X-Ivr-Node": turn.next_node, "X-Ivr-Turns": str(turn.turns)})
+        response.headers.update({"X-Ivr-Node": _header(turn.next_node), "X-Ivr-Turns": str(turn.turns)})
+        if turn.intent:  # how the answer that led here was understood
+            response.headers["X-Ivr-Intent"] = _header(turn.intent)
         if turn.outcome:
-            response.headers["X-Ivr-Outcome"] = turn.outcome
+            response.headers["X-Ivr-Outcome"] = _header(turn.outcome)
     return response
 
 

@@ -400,7 +400,8 @@ class Simulator:
             return self._error(call, "11200", f"{url} took {elapsed:.1f} s (Twilio waits {self.timeout:.0f} s)")
         if response.status_code >= 400:
             return self._error(call, "11200", f"{url} answered HTTP {response.status_code}")
-        call.headers = {k.lower(): v for k, v in response.headers.items() if k.lower().startswith("x-ivr-")}
+        call.headers = {k.lower(): unquote(v) for k, v in response.headers.items()
+                        if k.lower().startswith("x-ivr-")}
         kind = response.headers.get("content-type", "").split(";")[0].strip().lower()
         if kind not in XML_TYPES:
             return self._error(call, "12300", f"{url} answered with content type {kind!r}, not TwiML")

@@ -86,3 +86,4 @@ def test_responses_say_where_the_call_is_in_x_ivr_headers(twilio: Twilio) -> Non
     last = call.responses[-1].headers
     assert (last["X-Ivr-Node"], last["X-Ivr-Turns"], last["X-Ivr-Outcome"]) == ("agent_transfer", "1",
                                                                                   "transferred")
+    assert last["X-Ivr-Intent"] == "intent 'agent'"
