@@ -30,6 +30,7 @@ from ivr.intents import Digits, Heard, Silence, Speech
 from ivr.loader import Source, audio_files, flow_files, load_flow
 from ivr.paths import PathTests, path_tests, prepare, regenerate_command, write_scripts
 from ivr.proof import Event
+from ivr.recorded import replay_cmd, transcribe_cmd
 from ivr.settings import ENVIRONMENT, PROXY_HEADERS, Settings
 
 if TYPE_CHECKING:
@@ -55,6 +56,8 @@ def main() -> None:
 
 main.add_command(calls_group)
 main.add_command(cancellations_group)
+main.add_command(replay_cmd)
+main.add_command(transcribe_cmd)
 
 
 def node_lines(source: Source) -> dict[str, int]:

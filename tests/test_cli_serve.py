@@ -74,15 +74,17 @@ def banner(flows: list[str], settings: Settings, host: str = "127.0.0.1", port: 
 def test_the_banner_says_what_to_paste_into_twilio(tmp_path: Path) -> None:
     db = f"sqlite:///{tmp_path / 'calls.db'}"
     assert banner([str(ROOT / "flows")], Settings(auth_token="t", database_url=db)) == f"""\
-ivr: serving 3 flows on http://127.0.0.1:5000
+ivr: serving 4 flows on http://127.0.0.1:5000
      Flask's development server: in production, run gunicorn "ivr.app:create_app()" (see README)
 Webhooks for the Twilio console (Phone Numbers > your number > Voice Configuration):
-  acme       A call comes in:      POST http://127.0.0.1:5000/voice/acme
-             Call status changes:  POST http://127.0.0.1:5000/voice/acme/status
-  gym        A call comes in:      POST http://127.0.0.1:5000/voice/gym
-             Call status changes:  POST http://127.0.0.1:5000/voice/gym/status
-  streaming  A call comes in:      POST http://127.0.0.1:5000/voice/streaming
-             Call status changes:  POST http://127.0.0.1:5000/voice/streaming/status
+  acme        A call comes in:      POST http://127.0.0.1:5000/voice/acme
+              Call status changes:  POST http://127.0.0.1:5000/voice/acme/status
+  gym         A call comes in:      POST http://127.0.0.1:5000/voice/gym
+              Call status changes:  POST http://127.0.0.1:5000/voice/gym/status
+  ko-telecom  A call comes in:      POST http://127.0.0.1:5000/voice/ko-telecom
+              Call status changes:  POST http://127.0.0.1:5000/voice/ko-telecom/status
+  streaming   A call comes in:      POST http://127.0.0.1:5000/voice/streaming
+              Call status changes:  POST http://127.0.0.1:5000/voice/streaming/status
   Twilio must reach these URLs. Behind a tunnel (e.g. `ngrok http 5000`), restart with
   --public-url https://<its address>, so that signatures and audio URLs match the URL Twilio calls.
 Call store: {db}

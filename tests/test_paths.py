@@ -78,6 +78,7 @@ def taken(result: Result) -> int:
 # flow, back office, scripts, nodes skipped, the most turns a script takes from its window's start
 AGREEMENT = [
     ("acme", False, 6, [], 4),
+    ("ko-telecom", False, 5, [], 4),
     ("gym", False, 8, ["retention_offer"], 3),  # members look up as tier "": no retention offer, no 4-turn path
     ("gym", True, 9, [], 4),
     ("streaming", False, 6, ["change_plan", "password_offer_link", "confirm_plan"], 4),  # no caller-ID account
