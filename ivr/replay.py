@@ -21,10 +21,6 @@ from ivr.errors import IvrError
 from ivr.sim import Call, Simulator
 from ivr.stt import UNKNOWN, Transcriber
 
-#: Twilio's class tokens in `hints` ($OOV_CLASS_DIGIT_SEQUENCE, ...) are not words a recogniser can listen for
-_CLASS_TOKEN = "$"
-
-
 @dataclass(frozen=True)
 class Event:
     """One turn of a replayed call: what the line had just said, what the recording held, what was sent."""
@@ -60,8 +56,10 @@ class Verdict:
 
 
 def phrases(hints: str) -> list[str]:
-    """The phrases a `<Gather hints="...">` announces (Twilio separates them with commas)."""
-    return [h.strip() for h in hints.split(",") if h.strip() and not h.strip().startswith(_CLASS_TOKEN)]
+    """The phrases a `<Gather hints="...">` announces (Twilio separates them with commas). Class tokens such as
+    `$OOV_CLASS_DIGIT_SEQUENCE` stay: the recognisers take them as "digits expected here" (Vosk then listens
+    freely, so a spoken account number can be heard)."""
+    return [h.strip() for h in hints.split(",") if h.strip()]
 
 
 def answer(call: Call, turn: Utterance, transcriber: Transcriber, language: str | None) -> Event:
