@@ -21,6 +21,7 @@ from ivr.errors import IvrError
 from ivr.sim import Call, Simulator
 from ivr.stt import UNKNOWN, Transcriber
 
+
 @dataclass(frozen=True)
 class Event:
     """One turn of a replayed call: what the line had just said, what the recording held, what was sent."""
