@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from types import SimpleNamespace
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
@@ -264,12 +265,17 @@ class Transaction:
         row = self.fast.run(self.conn, self.fast.turn, {"b_sid": self.call_sid, "b_seq": seq}).fetchone()
         return _turn(_Values(turns, row)) if row is not None else None
 
-    def create_call(self, *, flow: str, account_sid: str, caller: str, called: str, status: str) -> None:
-        at = self.fast.time(now())
-        self.fast.run(self.conn, self.fast.insert_call, {
-            "call_sid": self.call_sid, "flow": flow, "account_sid": account_sid, "caller": caller, "called": called,
-            "started_at": at, "updated_at": at, "seq": -1, "state": "{}", "node": "", "said": "", "turns": 0,
-            "outcome": None, "ended": False, "status": status})
+    def create_call(self, *, flow: str, account_sid: str, caller: str, called: str, status: str) -> CallRecord:
+        """Start the call's row (Twilio's fields cut to their columns: a SIP address can be longer) and return
+        it as stored, so the request need not read it back."""
+        at = now()
+        values = {"call_sid": self.call_sid, "flow": flow, "account_sid": _fit("account_sid", account_sid),
+                  "caller": _fit("caller", caller), "called": _fit("called", called), "started_at": at,
+                  "updated_at": at, "seq": -1, "state": "{}", "node": "", "said": "", "turns": 0, "outcome": None,
+                  "ended": False, "status": _fit("status", status)}
+        stored = self.fast.time(at)
+        self.fast.run(self.conn, self.fast.insert_call, {**values, "started_at": stored, "updated_at": stored})
+        return _call(SimpleNamespace(**values))
 
     def save(self, turn: Turn, state: dict[str, Any], *, outcome: str | None, ended: bool) -> None:
         """Log a request's turn with its response, and move the call to its new state, as one write."""
@@ -401,7 +407,7 @@ class Store:
 
     def update_status(self, call_sid: str, status: str, *, ended: bool) -> bool:
         """Record Twilio's CallStatus for a call; False when the call is unknown."""
-        values: dict[str, Any] = {"status": status, "updated_at": now()}
+        values: dict[str, Any] = {"status": _fit("status", status), "updated_at": now()}
         if ended:
             values["ended"] = True
         with self._reading() as conn, conn.begin():
@@ -487,6 +493,12 @@ class _Values:
             elif isinstance(column.type, sa.Boolean) and value is not None:
                 value = bool(value)
             setattr(self, column.name, value)
+
+
+def _fit(column: str, value: str) -> str:
+    """`value` cut to the length of its column in `ivr_calls` (PostgreSQL refuses a longer one)."""
+    kind = calls.c[column].type
+    return value[: kind.length] if isinstance(kind, sa.String) else value
 
 
 def _call(row: Any) -> CallRecord:

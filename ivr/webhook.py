@@ -124,11 +124,9 @@ class Line:
                     return before
                 log.warning("call %s came in again for flow %r; it belongs to %r", sid, self.flow.name, call.flow)
                 return self.unknown()
-            tx.create_call(flow=self.flow.name, account_sid=form.get("AccountSid", "")[:64],
-                           caller=form.get("From", "")[:64], called=form.get("To", "")[:64],
-                           status=form.get("CallStatus", "")[:32])
-            call = tx.call()
-            assert call is not None
+            call = tx.create_call(flow=self.flow.name, account_sid=form.get("AccountSid", ""),
+                                  caller=form.get("From", ""), called=form.get("To", ""),
+                                  status=form.get("CallStatus", ""))
             step = engine.start(self.flow, caller=call.caller, called=call.called)
             return self._respond(tx, call, 0, step, urls, Turn(seq=0, kind="start"))
 
@@ -170,7 +168,7 @@ class Line:
 
     def status(self, sid: str, form: Mapping[str, str]) -> bool:
         """Twilio's status callback; False for a call we never saw."""
-        status = form.get("CallStatus", "")[:32]
+        status = form.get("CallStatus", "")
         return self.store.update_status(sid, status, ended=status in FINAL_STATUSES)
 
     def unknown(self) -> Turn:
