@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hmac
 import logging
+import secrets
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -137,6 +138,18 @@ def create_app(flows: Sequence[str | Path] | Mapping[str, Flow] | None = None, s
     return app
 
 
+def local_app(flows: Sequence[str | Path], directory: str | Path) -> Flask:
+    """The app for testing and replaying on this machine: a fresh SQLite store in `directory`, and signatures
+    checked as in production, with a random auth token only the simulator is given
+    (`app.extensions["ivr"].settings.auth_token`)."""
+    settings = Settings(auth_token=secrets.token_hex(16), database_url=f"sqlite:///{Path(directory)}/calls.db")
+    return create_app(list(flows), settings)
+
+
+def token_of(app: Flask) -> str:
+    return str(app.extensions["ivr"].settings.auth_token)
+
+
 def _signed_url(settings: Settings) -> str:
     """The URL Twilio called and signed, exactly: the public base URL when configured, else the one this request
     reached (ProxyFix has already corrected it for trusted proxy headers). Path and query stay as sent: werkzeug's
@@ -188,8 +201,8 @@ def check_signature() -> None:
     signature = request.headers.get(SIGNATURE_HEADER, "")
     url = _signed_url(svc.settings)
     # the URL as seen first (one HMAC); then twilio's validator, which also tries it with and without the port
-    exact = hmac.compare_digest(svc.validator.compute_signature(url, request.form), signature)
-    if not signature or not (exact or svc.validator.validate(url, request.form, signature)):
+    if not signature or not (hmac.compare_digest(svc.validator.compute_signature(url, request.form), signature)
+                             or svc.validator.validate(url, request.form, signature)):
         log.warning("403 for %s: %s X-Twilio-Signature (checked against %s; behind a proxy or tunnel, set "
                     "IVR_PUBLIC_URL or IVR_TRUSTED_PROXY_HEADERS)", request.path, "a wrong" if signature else "no",
                     url)

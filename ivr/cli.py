@@ -30,7 +30,7 @@ from ivr.intents import Digits, Heard, Silence, Speech
 from ivr.loader import Source, audio_files, flow_files, load_flow
 from ivr.paths import PathTests, path_tests, prepare, regenerate_command, write_scripts
 from ivr.proof import Event
-from ivr.recorded import replay_cmd, transcribe_cmd
+from ivr.recorded import live_token, replay_cmd, transcribe_cmd
 from ivr.settings import ENVIRONMENT, PROXY_HEADERS, Settings
 
 if TYPE_CHECKING:
@@ -177,10 +177,7 @@ def live_call(url: str, flow: str, lines: TextIO, out: TextIO | None, caller: st
     """Drive a call to a live line (POST URL/voice/FLOW) with the simulator, from caller lines as `run_call`."""
     from ivr.sim import Simulator
 
-    token = os.environ.get("TWILIO_AUTH_TOKEN", "")
-    if not token:
-        raise UsageError("--url needs the line's auth token in TWILIO_AUTH_TOKEN, to sign requests as Twilio does")
-    sim = Simulator(url, auth_token=token, status_callback=f"/voice/{flow}/status")
+    sim = Simulator(url, auth_token=live_token(), status_callback=f"/voice/{flow}/status")
     call, shown = sim.call(f"/voice/{flow}", caller=caller), 0
     try:
         while True:

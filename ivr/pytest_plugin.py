@@ -20,7 +20,6 @@ until a test asks for it.
 from __future__ import annotations
 
 import os
-import secrets
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
@@ -93,12 +92,10 @@ def _build(config: pytest.Config, flows: list[str], store_dir: str) -> tuple[Sim
     url = config.getoption("--ivr-url")
     if url:
         return Simulator(url, auth_token=_token(config)), None
-    from ivr.app import create_app
-    from ivr.settings import Settings
+    from ivr.app import local_app, token_of
 
-    token = secrets.token_hex(16)  # the app checks signatures, as in production; only the simulator knows it
-    app = create_app(flows, Settings(auth_token=token, database_url=f"sqlite:///{store_dir}/ivr-calls.db"))
-    return Simulator(app, auth_token=token, status_callback=None), app
+    app = local_app(flows, store_dir)
+    return Simulator(app, auth_token=token_of(app), status_callback=None), app
 
 
 def _shared(config: pytest.Config) -> Simulator:
@@ -161,14 +158,12 @@ class ScriptItem(pytest.Item):
 @pytest.fixture
 def ivr_app(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Flask]:
     """The real webhook app serving the chosen flows, on a fresh SQLite store in tmp_path."""
-    from ivr.app import create_app
+    from ivr.app import local_app
     from ivr.errors import IvrError
-    from ivr.settings import Settings
 
     flows = _flows(request.config, request.node.get_closest_marker("ivr_flows"))
     try:
-        app = create_app(flows, Settings(auth_token=secrets.token_hex(16),
-                                         database_url=f"sqlite:///{tmp_path}/c.db"))
+        app = local_app(flows, tmp_path)
     except IvrError as exc:  # a flow that does not load: its message, not the loader's traceback
         pytest.fail(str(exc), pytrace=False)
     yield app
@@ -178,13 +173,14 @@ def ivr_app(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Flask]:
 @pytest.fixture
 def ivr_sim(request: pytest.FixtureRequest) -> Iterator[Simulator]:
     """A fake Twilio for `ivr_app` (or for the live line given with --ivr-url)."""
+    from ivr.app import token_of
     from ivr.sim import Simulator
 
     if request.config.getoption("--ivr-url"):
         sim, _ = _build(request.config, [], "")
     else:
         app = request.getfixturevalue("ivr_app")
-        sim = Simulator(app, auth_token=app.extensions["ivr"].settings.auth_token)
+        sim = Simulator(app, auth_token=token_of(app))
     yield sim
     sim.close()
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import sys
 import tempfile
 import xml.etree.ElementTree as ET
@@ -80,15 +79,19 @@ def replay_cmd(flow_file: str, paths: tuple[str, ...], within: int | None, expec
 def _line(flow_file: str, url: str | None, store_dir: str) -> tuple[Any, str]:
     """The line to call: a live URL and the account's token, or the app in-process on a fresh store."""
     if url:
-        token = os.environ.get("TWILIO_AUTH_TOKEN", "")
-        if not token:
-            raise UsageError("--url needs the line's auth token in TWILIO_AUTH_TOKEN, to sign requests as Twilio does")
-        return url, token
-    from ivr.app import create_app
-    from ivr.settings import Settings
+        return url, live_token()
+    from ivr.app import local_app, token_of
 
-    token = secrets.token_hex(16)
-    return create_app([flow_file], Settings(auth_token=token, database_url=f"sqlite:///{store_dir}/calls.db")), token
+    app = local_app([flow_file], store_dir)
+    return app, token_of(app)
+
+
+def live_token() -> str:
+    """The auth token to sign requests to a live line with, as Twilio does: TWILIO_AUTH_TOKEN."""
+    token = os.environ.get("TWILIO_AUTH_TOKEN", "")
+    if not token:
+        raise UsageError("--url needs the line's auth token in TWILIO_AUTH_TOKEN, to sign requests as Twilio does")
+    return token
 
 
 def _render(verdicts: list[Any], fmt: str) -> str:
