@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ivr.audio import CALLER_CHANNEL, Utterance, recording
+from ivr.audio import CALLER_CHANNEL, FORMATS, Utterance, recording
 from ivr.errors import IvrError
 from ivr.sim import Call, Simulator
 from ivr.stt import UNKNOWN, Transcriber
@@ -125,8 +125,6 @@ def _judge(verdict: Verdict, within: int | None, expect: str | None) -> None:
 def recordings(paths: Sequence[str | Path]) -> list[Path]:
     """Recordings among the arguments: a file is one; a directory of audio files holds one recording per file,
     and each of its subdirectories is one recording of per-turn clips."""
-    from ivr.audio import FORMATS
-
     found: list[Path] = []
     for arg in map(Path, paths):
         if not arg.is_dir():

@@ -150,18 +150,11 @@ def parse_script(text: str, file: str = "<script>") -> Script:
     if "expect" in data:
         steps.append(_expect(data["expect"], ("expect",), lines, problems))
     if problems:
-        located = [p.located(file, p.line or _line(lines, p.path)) for p in problems]
+        located = ScriptError(problems).located(file, lines).problems
         raise ScriptError(sorted(located, key=lambda p: p.line or 0))
     return Script(file=file, path=path if isinstance(path, str) else f"/voice/{flow}",
                   caller=str(caller), description=str(data.get("description", "")),
                   agent=str(agent), steps=tuple(steps))
-
-
-def _line(lines: Lines, path: tuple[str, ...]) -> int | None:
-    for end in range(len(path), -1, -1):
-        if path[:end] in lines:
-            return lines[path[:end]]
-    return None
 
 
 def _steps(raw: Any, lines: Lines, problems: list[Problem]) -> list[Step]:
