@@ -12,7 +12,7 @@ turns hangs up.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +53,7 @@ class Verdict:
     def to_json(self) -> dict[str, Any]:
         return {"recording": self.recording, "outcome": self.outcome, "turns": self.turns, "ok": self.ok,
                 "reasons": self.reasons, "errors": self.errors, "notes": self.notes,
-                "events": [e.__dict__ for e in self.events]}
+                "events": [asdict(e) for e in self.events]}
 
 
 def phrases(hints: str) -> list[str]:
@@ -82,8 +82,8 @@ def answer(call: Call, turn: Utterance, transcriber: Transcriber, language: str 
         else:
             call.silence()
         event = Event(number, prompt, "speech", text, heard.confidence)
-    return Event(**{**event.__dict__, "start": turn.start, "end": turn.end,
-                    "intent": call.headers.get("x-ivr-intent", ""), "node": call.node or ""})
+    return replace(event, start=turn.start, end=turn.end, intent=call.headers.get("x-ivr-intent", ""),
+                   node=call.node or "")
 
 
 def replay(source: str | Path, sim: Simulator, path: str, transcriber: Transcriber, *,
