@@ -7,6 +7,13 @@
 
 - `*.call.yaml` files under the test paths are collected as tests, one per script; a failure prints the whole
   conversation beside what was expected.
+- Recorded calls with a sidecar expectation file are collected as tests, one per sidecar (`ivr.sidecar`):
+  `calls/x.expect.yaml` names the flow and the outcome (and/or `within` N turns) that the recording beside it,
+  `calls/x.wav` (or a directory `calls/x/` of per-turn clips), must reach when replayed (`ivr.replay`) against
+  the same line as the call scripts. Speech is recognised offline by the sidecar's `stt`, else `--ivr-stt`, else
+  `IVR_STT`, else by the flow's language (`--ivr-vosk-model` or `IVR_VOSK_MODEL` for Vosk); one recogniser per
+  engine and language per session, transcripts cached on disk as for `ivr replay`. A failure prints what
+  `ivr replay` prints for the call (each turn heard, with confidence, intent and node) and the conversation.
 - Fixtures: `ivr_app` (the real webhook app for the chosen flows, on a fresh SQLite store, with signature checks
   on), `ivr_sim` (a fake Twilio driving it, or a live line with `--ivr-url`), `ivr_call(flow, caller=...)`.
 - Choosing flows: `--ivr-flows PATH` (repeatable), the ini option `ivr_flows`, default `flows/`; per test, the
@@ -14,7 +21,7 @@
   line (its auth token from `--ivr-auth-token` or `TWILIO_AUTH_TOKEN`).
 
 pytest imports this module in every run of every project that has ivr installed, so it imports nothing heavy
-until a test asks for it.
+until a test asks for it (or a file it collects is a call script or a sidecar).
 """
 
 from __future__ import annotations
@@ -31,10 +38,15 @@ import pytest
 if TYPE_CHECKING:
     from flask import Flask
 
+    from ivr.flow import Flow
+    from ivr.replay import Verdict
     from ivr.scripts import Result
+    from ivr.sidecar import Sidecar
     from ivr.sim import Call, Simulator
+    from ivr.stt import Transcriber
 
 SUFFIXES = (".call.yaml", ".call.yml")
+SIDECAR_SUFFIXES = (".expect.yaml", ".expect.yml")  # ivr.sidecar's, here so that collecting imports nothing
 _SESSION = pytest.StashKey[dict[str, Any]]()
 
 
@@ -47,6 +59,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="run call scripts and ivr_call against this live line instead of an in-process app")
     group.addoption("--ivr-auth-token", default=None, metavar="TOKEN",
                     help="auth token to sign requests to --ivr-url with (default: $TWILIO_AUTH_TOKEN)")
+    group.addoption("--ivr-stt", choices=("vosk", "whisper"), default=None,
+                    help="speech-to-text engine for recordings whose sidecar names none (default: $IVR_STT, else "
+                         "vosk for Korean flows or a configured Vosk model, else whisper)")
+    group.addoption("--ivr-vosk-model", default=None, metavar="DIR",
+                    help="a Vosk model directory (default: $IVR_VOSK_MODEL)")
     parser.addini("ivr_flows", "flow files or directories the test app serves", type="linelist", default=[])
 
 
@@ -70,6 +87,8 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
     if file_path.name.endswith(SUFFIXES):
         return ScriptFile.from_parent(parent, path=file_path)
+    if file_path.name.endswith(SIDECAR_SUFFIXES):
+        return SidecarFile.from_parent(parent, path=file_path)
     return None
 
 
@@ -110,7 +129,40 @@ def _shared(config: pytest.Config) -> Simulator:
         closers.append(sim.close)
         if app is not None:
             closers.append(app.extensions["ivr"].store.close)
+            session["served"] = {name: served.flow for name, served in app.extensions["ivr"].served.items()}
     return session["sim"]  # type: ignore[no-any-return]
+
+
+def _flow(config: pytest.Config, sidecar: Sidecar) -> Flow | None:
+    """The flow a sidecar calls: one the session's app serves (a name it does not serve is the sidecar's
+    mistake); for a live line (--ivr-url), the local flow file of that name when the flows load, for the
+    flow's language, else None (the line alone knows its flows)."""
+    _shared(config)
+    session = config.stash[_SESSION]
+    if "served" in session:
+        return sidecar.flow_in(session["served"])
+    if "local" not in session:
+        from ivr.errors import IvrError
+        from ivr.loader import flow_files, load_flow
+
+        try:
+            session["local"] = {f.name: f for f in (load_flow(p)[0] for p in flow_files(_flows(config)))}
+        except IvrError:
+            session["local"] = {}
+    return session["local"].get(sidecar.flow)  # type: ignore[no-any-return]
+
+
+def _transcriber(config: pytest.Config, stt: str | None, language: str | None) -> Transcriber:
+    """One recogniser per engine and language for the session, so that a model loads once."""
+    from ivr.stt import get_transcriber
+
+    name = stt or config.getoption("--ivr-stt")
+    made = config.stash[_SESSION].setdefault("transcribers", {})
+    if (name, language) not in made:
+        model = config.getoption("--ivr-vosk-model")
+        made[name, language] = get_transcriber(name, language=language, vosk_model=model and str(
+            config.invocation_params.dir / model))
+    return made[name, language]  # type: ignore[no-any-return]
 
 
 class ScriptFailed(Exception):
@@ -153,6 +205,55 @@ class ScriptItem(pytest.Item):
     def reportinfo(self) -> tuple[Path, int | None, str]:
         return self.path, 0, f"call script {self.name}" + (f": {self.script.description}"
                                                            if self.script.description else "")
+
+
+class RecordingFailed(Exception):
+    def __init__(self, sidecar: Sidecar, verdict: Verdict) -> None:
+        conversation = "".join(f"\n  {line}" for line in verdict.transcript.splitlines())
+        super().__init__(f"{sidecar.file}: {'; '.join(verdict.reasons)}\n{verdict.report()}"
+                         + (f"\n\n  conversation:{conversation}" if conversation else ""))
+        self.verdict = verdict
+
+
+class SidecarFile(pytest.File):
+    def collect(self) -> Iterator[pytest.Item]:
+        from ivr.errors import IvrError
+        from ivr.sidecar import load_sidecar
+
+        try:
+            sidecar = load_sidecar(self.path)
+        except IvrError as exc:
+            raise self.CollectError(f"invalid sidecar expectation file:\n{exc}") from None
+        yield SidecarItem.from_parent(self, name=sidecar.name, sidecar=sidecar)
+
+
+class SidecarItem(pytest.Item):
+    def __init__(self, *, sidecar: Sidecar, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.sidecar = sidecar
+
+    def runtest(self) -> None:
+        from ivr.replay import replay
+
+        sidecar, sim = self.sidecar, _shared(self.config)
+        flow = _flow(self.config, sidecar)
+        language = flow.language if flow is not None else None
+        verdict = replay(sidecar.recording, sim, f"/voice/{sidecar.flow}",
+                         _transcriber(self.config, sidecar.stt, language), language=language,
+                         within=sidecar.within, expect=sidecar.outcome, channel=sidecar.caller_channel)
+        if not verdict.ok:
+            raise RecordingFailed(sidecar, verdict)
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
+        from ivr.errors import IvrError
+
+        if isinstance(excinfo.value, RecordingFailed | IvrError):  # the report, or a person's mistake, says it all
+            return str(excinfo.value)
+        return str(super().repr_failure(excinfo))
+
+    def reportinfo(self) -> tuple[Path, int | None, str]:
+        return self.path, 0, f"recorded call {self.name}" + (f": {self.sidecar.description}"
+                                                             if self.sidecar.description else "")
 
 
 @pytest.fixture

@@ -106,15 +106,7 @@ def _render(verdicts: list[Any], fmt: str) -> str:
                 failure = ET.SubElement(case, "failure", message="; ".join(v.reasons))
                 failure.text = v.transcript
         return ET.tostring(suite, encoding="unicode") + "\n"
-    lines = []
-    for v in verdicts:
-        lines.append(f"{'ok  ' if v.ok else 'FAIL'} {v.recording}: outcome {v.outcome}, {v.turns} turn(s)"
-                     + (f" — {'; '.join(v.reasons)}" if v.reasons else ""))
-        for e in v.events:
-            said = f"#{e.digits}" if e.kind == "dtmf" else repr(e.heard) if e.heard else "(silence)"
-            conf = f" ({e.confidence:.2f})" if e.confidence is not None else ""
-            lines.append(f"     {e.turn}. heard {said}{conf} -> {e.intent or '?'} -> {e.node}")
-        lines += [f"     note: {n}" for n in v.notes] + [f"     error: {x}" for x in v.errors]
+    lines = [v.report() for v in verdicts]
     passed = sum(v.ok for v in verdicts)
     lines.append(f"{passed} of {len(verdicts)} call(s) passed")
     return "\n".join(lines) + "\n"

@@ -55,6 +55,18 @@ class Verdict:
                 "reasons": self.reasons, "errors": self.errors, "notes": self.notes,
                 "events": [asdict(e) for e in self.events]}
 
+    def report(self) -> str:
+        """The call as `ivr replay` prints it: the verdict with its reasons, then each turn (what was heard, with
+        the recogniser's confidence, how the line understood it, where the call went), notes and errors."""
+        lines = [f"{'ok  ' if self.ok else 'FAIL'} {self.recording}: outcome {self.outcome}, {self.turns} turn(s)"
+                 + (f" — {'; '.join(self.reasons)}" if self.reasons else "")]
+        for e in self.events:
+            said = f"#{e.digits}" if e.kind == "dtmf" else repr(e.heard) if e.heard else "(silence)"
+            conf = f" ({e.confidence:.2f})" if e.confidence is not None else ""
+            lines.append(f"     {e.turn}. heard {said}{conf} -> {e.intent or '?'} -> {e.node}")
+        lines += [f"     note: {n}" for n in self.notes] + [f"     error: {x}" for x in self.errors]
+        return "\n".join(lines)
+
 
 def phrases(hints: str) -> list[str]:
     """The phrases a `<Gather hints="...">` announces (Twilio separates them with commas). Class tokens such as
