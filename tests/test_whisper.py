@@ -1,0 +1,101 @@
+"""`ivr.whisper`: the candidates it makes from what Whisper heard, and its choice among them with the real model.
+
+The text functions are pure and tested as tables. `listen` runs Whisper tiny.en on synthesised callers through
+the telephone line (espeak-ng, 8 kHz mu-law, noise), with acme's main-menu phrases: the real decoder, no fakes.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ivr import engine, synth, whisper
+from ivr.audio import clip_utterance
+from ivr.flow import Flow
+from ivr.loader import load_flow
+from tests.conftest import ACME
+
+
+@pytest.mark.parametrize(("text", "key"), [
+    ("cancel", "kansal"),
+    ("council", "kansal"),  # what tiny.en hears for a synthetic "cancel" on a phone line
+    ("Counsel.", "kansal"),
+    ("can sell", "kansal"),
+    ("candle", "kandla"),
+    ("phone", "fana"),
+    ("", ""),
+])
+def test_sound_key(text: str, key: str) -> None:
+    assert whisper.sound_key(text) == key
+
+
+@pytest.mark.parametrize(("hypothesis", "phrases", "expected"), [
+    # spans of one word fewer and more than the phrase are tried too; the decoder's scores judge them
+    ("Council, my clan, please.", ["cancel"], {"cancel my clan, please.", "cancel clan, please.",
+                                               "Council, my cancel"}),
+    ("Council.", ["cancel", "billing"], {"cancel"}),
+    ("I want to can sell it", ["cancel"], {"I want to cancel it", "I want to can cancel it",
+                                           "I want to cancel sell it"}),
+    # a span that already is the phrase is not a candidate, and nothing alike gives none
+    ("cancel", ["cancel"], set()),
+    ("my modem is blinking", ["cancel"], set()),
+    ("anything", [], set()),
+])
+def test_substitutions(hypothesis: str, phrases: list[str], expected: set[str]) -> None:
+    assert set(whisper.substitutions(hypothesis, phrases)) == expected
+
+
+@pytest.mark.parametrize(("text", "holds"), [
+    ("I'd like to cancel my service.", True),
+    ("Cancel.", True),
+    ("Council tax.", False),
+    ("cancellation", False),  # whole words only: the matcher's job, not a prefix search
+    ("BILLING please", True),
+])
+def test_holds_phrase(text: str, holds: bool) -> None:
+    assert whisper.holds_phrase(text, [whisper.words(p) for p in ("cancel", "billing", "cancel my service")]) == holds
+
+
+@pytest.mark.parametrize(("speech", "frames"), [(0, 100), (1, 200), (250, 400), (2900, 3000), (5000, 3000)])
+def test_the_encoder_window_is_the_speech_and_a_margin(speech: int, frames: int) -> None:
+    assert whisper.window(speech) == frames
+
+
+@pytest.fixture(scope="module")
+def acme() -> Flow:
+    return load_flow(ACME)[0]
+
+
+@pytest.fixture(scope="module")
+def model() -> tuple[object, object]:
+    from faster_whisper.tokenizer import Tokenizer
+
+    from ivr.stt import WhisperTranscriber
+
+    loaded = WhisperTranscriber(threads=2)._load()
+    return loaded, Tokenizer(loaded.hf_tokenizer, False, task="transcribe", language="en")
+
+
+class Step:
+    def __init__(self, kind: str, value: str) -> None:
+        self.kind, self.value = kind, value
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("said", "voice", "snr"), [
+    ("council tax", "espeak", None),
+    ("the game console", "flite:kal", 10.0),
+    ("can you tell me your hours", "espeak:en-us+f3", None),
+    ("cancer research", "flite:slt", 10.0),
+])
+def test_a_near_miss_is_not_taken_for_the_phrase_it_sounds_like(model: tuple[object, object], acme: Flow,
+                                                               said: str, voice: str, snr: float | None) -> None:
+    """Candidates that sound like "cancel" are made from these, and the decoder's scores turn them down."""
+    rendering = synth.render([Step("say", said)], synth.Voice.parse(voice))
+    turn = clip_utterance(synth.line(rendering, phone=True, noise_snr=snr, seed=3)).audio.resample(16000)
+    whisper_model, tokenizer = model
+    features = whisper_model.feature_extractor(turn.pcm16().astype(np.float32) / 32768)  # type: ignore[attr-defined]
+    heard = whisper.listen(whisper_model, tokenizer, features, engine.gather_for(acme, "main_menu").hints)
+    assert "cancel" not in whisper.words(heard.text)
+    assert heard.considered >= 2  # the phrases it sounds like were weighed, and lost
+    assert 0.0 < heard.confidence <= 1.0
