@@ -8,6 +8,7 @@
     caller_channel: 0          # the caller's channel of a dual-channel recording (default 0)
     stt: whisper               # vosk or whisper (default: as `ivr replay`, by the flow's language)
     description: asks to cancel three times, account number by keypad
+    known_failure: Vosk hears this voice's 취소 as silence on a noisy line   # a strict xfail: see below
 
 The pytest plugin collects each sidecar as one test that replays its recording (`ivr.replay`) against the
 served line. This module owns the format: it reads a sidecar (through `ivr.loader`, like call scripts), finds
@@ -40,6 +41,8 @@ KEYS = {
     "caller_channel": "the caller's channel of the recording: a whole number, 0 or more",
     "stt": f"a speech-to-text engine: one of {list(ENGINES)}",
     "description": "text, for people",
+    "known_failure": "why the call is known not to meet its expectation yet (a recogniser's miss, say): the test "
+                     "is a strict xfail, which fails once the call passes",
 }
 
 
@@ -62,6 +65,7 @@ class Sidecar:
     caller_channel: int = 0
     stt: str | None = None
     description: str = ""
+    known_failure: str = ""
     lines: Lines = field(default_factory=dict, hash=False, compare=False)
 
     @property
@@ -140,7 +144,8 @@ def parse_sidecar(text: str, file: str, recording: Path | Problem) -> Sidecar:
                             *sorted(located, key=lambda p: p.line or 0)])
     number = {k: int(data[k]) for k in ("within", "caller_channel") if k in data}
     return Sidecar(file, recording, data["flow"], data.get("outcome"), number.get("within"),
-                   number.get("caller_channel", 0), data.get("stt"), data.get("description", ""), lines)
+                   number.get("caller_channel", 0), data.get("stt"), data.get("description", ""),
+                   data.get("known_failure", ""), lines)
 
 
 def _valid(key: str, value: Any) -> bool:
@@ -152,4 +157,4 @@ def _valid(key: str, value: Any) -> bool:
         return re.fullmatch(r"[0-9]+", value) is not None and int(value) >= (1 if key == "within" else 0)
     if key == "stt":
         return value in ENGINES
-    return key == "description" or bool(value.strip())
+    return key == "description" or bool(value.strip())  # known_failure needs a reason

@@ -137,6 +137,19 @@ def test_recordings_beside_sidecars_run_as_tests(project: pytest.Pytester, recor
         assert noise not in result.stdout.str()
 
 
+def test_a_known_failure_is_a_strict_xfail(project: pytest.Pytester, recordings: Path) -> None:
+    """A call known to miss (say, a recogniser's mistake) is tracked, not hidden: once it passes, the test fails
+    until its sidecar stops calling it a known failure."""
+    place(project, recordings, {"calls/billing.wav": "billing.wav", "calls/canceller.wav": "canceller.wav"})
+    write(project, {"calls/billing.expect.yaml": "flow: acme\nwithin: 4\nknown_failure: asks for billing\n",
+                    "calls/canceller.expect.yaml": "flow: acme\nwithin: 4\nknown_failure: fixed since\n"})
+    result = project.runpytest("-v", "calls/billing.expect.yaml", "calls/canceller.expect.yaml")
+    result.assert_outcomes(xfailed=1, failed=1)
+    result.stdout.fnmatch_lines_random(["*billing.expect.yaml::billing.wav XFAIL (asks for billing)*",
+                                        "*canceller.expect.yaml::canceller.wav FAILED*",
+                                        "*[[]XPASS(strict)[]] fixed since*"])
+
+
 def test_too_many_turns_and_turns_left_over_are_reported(project: pytest.Pytester) -> None:
     (project.path / "calls").mkdir(exist_ok=True)
     keypad(project.path / "calls" / "canceller.wav", (*CANCELLER, "0"))
@@ -322,5 +335,6 @@ def test_every_recording_in_the_repository_passes(pytester: pytest.Pytester, tmp
                                 "no:cacheprovider", "-p", "no:hypothesispytest", "-p", "no:benchmark")
     outcomes = result.parseoutcomes()
     assert result.ret == pytest.ExitCode.OK, result.stdout.str()
-    assert set(outcomes) == {"passed"}, outcomes  # nothing failed, errored or was skipped
+    # nothing failed, errored or was skipped; a sidecar's known_failure is a strict xfail, so it must still fail
+    assert set(outcomes) <= {"passed", "xfailed"}, outcomes
     assert re.search(r"\.expect\.ya?ml::\S+ PASSED", result.stdout.str()), "no recording with a sidecar in audio/"

@@ -21,7 +21,7 @@ from tests.conftest import ACME
 
 FILE = "calls/x.expect.yaml"
 WAV = Path("calls/x.wav")
-KEYS = "['flow', 'outcome', 'within', 'caller_channel', 'stt', 'description']"
+KEYS = "['flow', 'outcome', 'within', 'caller_channel', 'stt', 'description', 'known_failure']"
 FLOW_NAME = "expected the flow's name as served (letters, digits, '_' and '-'), e.g. 'acme'"
 WITHIN = "expected a whole number of turns, 1 or more"
 CHANNEL = "expected the caller's channel of the recording: a whole number, 0 or more"
@@ -91,6 +91,8 @@ def test_malformed_sidecars(text: str, error: type[IvrError], message: str) -> N
     ("# YAML 1.1 would read 'no' as false: here it stays a string\nflow: acme\noutcome: 'no'\ndescription: yes\n",
      Sidecar(FILE, WAV, "acme", outcome="no", description="yes")),
     ("flow: acme\nwithin: 004\ncaller_channel: 0\ndescription: ''\n", Sidecar(FILE, WAV, "acme", within=4)),
+    ("flow: acme\nwithin: 4\nknown_failure: cancel heard as council\n",
+     Sidecar(FILE, WAV, "acme", within=4, known_failure="cancel heard as council")),
 ])
 def test_valid_sidecars(text: str, expected: Sidecar) -> None:
     assert parse_sidecar(text, FILE, WAV) == expected
