@@ -135,8 +135,9 @@ def _judge(verdict: Verdict, within: int | None, expect: str | None) -> None:
 
 
 def recordings(paths: Sequence[str | Path]) -> list[Path]:
-    """Recordings among the arguments: a file is one; a directory of audio files holds one recording per file,
-    and each of its subdirectories is one recording of per-turn clips."""
+    """Recordings among the arguments: a file is one; a directory of per-turn clips (audio files whose names
+    start with their turn number: `01.wav`, `2-cancel.wav`) is one; any other directory holds one recording per
+    audio file, and each of its subdirectories is one recording of per-turn clips."""
     found: list[Path] = []
     for arg in map(Path, paths):
         if not arg.is_dir():
@@ -145,5 +146,8 @@ def recordings(paths: Sequence[str | Path]) -> list[Path]:
         entries = sorted(arg.iterdir())
         subdirs = [e for e in entries if e.is_dir()]
         files = [e for e in entries if e.is_file() and e.suffix.lower() in FORMATS]
-        found += files + subdirs if (files or subdirs) else [arg]
+        if files and not subdirs and all(f.name[0].isdigit() for f in files):
+            found.append(arg)  # numbered clips: the turns of one call
+        else:
+            found += files + subdirs if (files or subdirs) else [arg]
     return found

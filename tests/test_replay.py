@@ -12,6 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from ivr.cli import main
+from ivr.replay import recordings
 from tests.conftest import ACME, ROOT
 
 CANCEL_FAST = ROOT / "tests" / "calls" / "acme-cancel-fast.call.yaml"
@@ -95,3 +96,23 @@ def test_transcribe_mistakes(tmp_path: Path, args: list[str], message: str) -> N
     result = CliRunner().invoke(main, ["transcribe", str(clip), "--flow", str(ACME), *args])
     assert result.exit_code == 2
     assert message in result.output
+
+
+@pytest.mark.parametrize(("layout", "argument", "expected"), [
+    # a directory of calls: one recording per file, and a subdirectory of clips is one more
+    (["calls/a.wav", "calls/b.mp3", "calls/c/01.wav", "calls/c/02.wav", "calls/notes.txt"], "calls",
+     ["calls/a.wav", "calls/b.mp3", "calls/c"]),
+    # numbered clips named directly are the turns of one call, not a call each
+    (["call/01.wav", "call/02-cancel.wav", "call/3.wav"], "call", ["call"]),
+    # one file not numbered: each file is a call
+    (["calls/01.wav", "calls/canceller.wav"], "calls", ["calls/01.wav", "calls/canceller.wav"]),
+    (["calls/a.wav"], "calls/a.wav", ["calls/a.wav"]),
+    ([], "missing.wav", ["missing.wav"]),  # reported as unreadable by replay, with the rest going on
+])
+def test_recordings_among_the_arguments(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, layout: list[str],
+                                        argument: str, expected: list[str]) -> None:
+    for name in layout:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(b"")
+    monkeypatch.chdir(tmp_path)
+    assert [str(p) for p in recordings([argument])] == expected
