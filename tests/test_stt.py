@@ -36,13 +36,13 @@ from ivr.stt import (
     Transcriber,
     Transcript,
     VoskTranscriber,
-    WhisperTranscriber,
     Word,
     default_cache_dir,
     get_transcriber,
     korean_model_dir,
     pcm16,
 )
+from ivr.whisper import WhisperTranscriber
 from tests.conftest import ROOT, TOKEN, make_app
 
 KOREAN = ROOT / "flows" / "ko-telecom.yaml"

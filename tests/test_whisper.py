@@ -13,6 +13,7 @@ from ivr import engine, synth, whisper
 from ivr.audio import clip_utterance
 from ivr.flow import Flow
 from ivr.loader import load_flow
+from ivr.whisper import WhisperTranscriber
 from tests.conftest import ACME
 
 
@@ -69,8 +70,6 @@ def acme() -> Flow:
 @pytest.fixture(scope="module")
 def model() -> tuple[object, object]:
     from faster_whisper.tokenizer import Tokenizer
-
-    from ivr.stt import WhisperTranscriber
 
     loaded = WhisperTranscriber(threads=2)._load()
     return loaded, Tokenizer(loaded.hf_tokenizer, False, task="transcribe", language="en")
