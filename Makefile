@@ -37,3 +37,5 @@ bench: setup
 	$(PYTHON) bench/webhook_load.py
 	$(PYTHON) bench/sim_throughput.py
 	$(PYTHON) bench/audio_robustness.py
+	$(PYTHON) bench/replay_speed.py
+	$(PYTHON) bench/accuracy.py

@@ -164,14 +164,15 @@ def hear(model: Any, tokenizer: Any, features: Any, phrases: Sequence[str], beam
     window decoded with the phrases as hotwords, when that transcript holds one of them; else `listen`, with
     that transcript among the candidates."""
     encoded, used = _encode(model, features, 30 * FRAMES_PER_SECOND)
-    plain = [*tokenizer.sot_sequence, tokenizer.no_timestamps]
     accepted = _accepted(phrases)
-    first, mean = next(iter(_decode(model, tokenizer, encoded, _hinted(model, tokenizer, accepted),
-                                    beam_size).items()), ("", 0.0))
+    prompt = _hinted(model, tokenizer, accepted)
+    result = model.model.generate(encoded, [prompt], beam_size=beam_size, return_scores=True,
+                                  max_length=len(prompt) + MAX_NEW_TOKENS)[0]
+    tokens = [t for t in result.sequences_ids[0] if t < tokenizer.eot]
+    first, mean = tokenizer.decode(tokens).strip(), float(result.scores[0])
     if first and holds_phrase(first, [words(p) for p in accepted]):
-        score, tokens = _score(model, tokenizer, encoded, plain, [first])[first]
         # confidence as faster-whisper gives it: the decoding's mean token probability (with the hotwords)
-        return Heard(first, score, tokens, 1, math.exp(mean), encoded, used)
+        return Heard(first, mean * (len(tokens) + 1), tokens, 1, math.exp(mean), encoded, used)
     return listen(model, tokenizer, features, accepted, also=[first] if first else [], beam_size=beam_size)
 
 
