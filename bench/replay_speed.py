@@ -435,7 +435,8 @@ def print_calls(batches: Sequence[Batch]) -> dict[str, float]:
               f"tends to); faster_whisper/vosk imported: {', '.join(second['libraries']) or 'neither'}")
         if second["misses"]:
             print(f"  {b.label}: WARNING: the cached run recognised {second['misses']} utterance(s) again: the cache "
-                  f"key changed between the runs (was ivr/stt.py edited meanwhile?); the speed-up is not valid")
+                  f"key changed between the runs (was the engine, ivr/stt.py or ivr/whisper.py, edited meanwhile?); "
+                  f"the speed-up is not valid")
         # fixed cost + n x per-call cost, each run: from how many calls like these the whole process makes 50x
         n = len(first["outcomes"])
         fixed_first, each_first = first["wall_s"] - first["call_s"] + first["model_load_s"], \

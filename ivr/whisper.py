@@ -54,6 +54,10 @@ from ivr.stt import (
 #: nats a candidate holding an accepted phrase may score below the best free hypothesis and still be chosen:
 #: 0, plain maximum likelihood (on the development corpus 1 and 2 took near-misses for "cancel"; see README)
 BONUS = 0.0
+#: whether a hotword transcript holding a phrase is weighed like any other candidate, rather than taken. Measured
+#: by bench/accuracy.py at acme's main menu: taken, cancel recall 88/100 with 20/202 false cancels; weighed,
+#: 65/100 with none (near-misses keep their words, but so do the synthetic cancels Whisper hears as "council").
+VERIFY_HOTWORDS = False
 #: the most substituted candidates scored per utterance (the closest-sounding first)
 MAX_SUBSTITUTIONS = 24
 #: how alike a span and a phrase must sound (0..1, on their phonetic keys) to be tried as that phrase
@@ -170,8 +174,7 @@ def hear(model: Any, tokenizer: Any, features: Any, phrases: Sequence[str], beam
                                   max_length=len(prompt) + MAX_NEW_TOKENS)[0]
     tokens = [t for t in result.sequences_ids[0] if t < tokenizer.eot]
     first, mean = tokenizer.decode(tokens).strip(), float(result.scores[0])
-    if first and holds_phrase(first, [words(p) for p in accepted]):
-        # confidence as faster-whisper gives it: the decoding's mean token probability (with the hotwords)
+    if not VERIFY_HOTWORDS and first and holds_phrase(first, [words(p) for p in accepted]):
         return Heard(first, mean * (len(tokens) + 1), tokens, 1, math.exp(mean), encoded, used)
     return listen(model, tokenizer, features, accepted, also=[first] if first else [], beam_size=beam_size)
 
@@ -182,8 +185,9 @@ def _accepted(phrases: Sequence[str]) -> list[str]:
 
 
 def _hinted(model: Any, tokenizer: Any, accepted: Sequence[str]) -> list[int]:
-    """The prompt that biases Whisper toward `accepted`, as faster-whisper's `hotwords` builds it."""
-    hint = tokenizer.encode(" " + ", ".join(accepted))[-(model.max_length // 2 - 1):]
+    """The prompt that biases Whisper toward `accepted`, as faster-whisper's `hotwords` builds it (at most half
+    the decoder's context: the first phrases are kept)."""
+    hint = tokenizer.encode(" " + ", ".join(accepted))[:model.max_length // 2 - 1]
     return [tokenizer.sot_prev, *hint, *tokenizer.sot_sequence, tokenizer.no_timestamps]
 
 
@@ -261,7 +265,7 @@ class WhisperTranscriber:
         self.rescue = rescue  # hear against the prompt's phrases (ivr.whisper), not freely with hotwords
         self.identity = model_identity("whisper", "faster-whisper", self.path, ["model.bin", "config.json"],
                                   f"int8,beam={beam_size},t=0,vad,hotwords,cap,"
-                                  f"{f'rescue:{BONUS}' if rescue else 'free'},v3")
+                                  f"{f'rescue:{BONUS}' if rescue else 'free'},{VERIFY_HOTWORDS},v6")
         self._model: Any = None
 
     def _load(self) -> Any:
@@ -320,13 +324,15 @@ class WhisperTranscriber:
         """`ivr.whisper.hear`, for an utterance that fits one window: silence (per the voice activity filter) is
         empty text; None for a longer one, which is transcribed freely."""
         from faster_whisper.tokenizer import Tokenizer
-        from faster_whisper.vad import get_speech_timestamps
+        from faster_whisper.vad import SpeechTimestampsMap, collect_chunks, get_speech_timestamps
 
         model = self._load()
         audio = samples.astype(np.float32) / 32768.0
-        if not get_speech_timestamps(audio):
+        chunks = get_speech_timestamps(audio)
+        if not chunks:
             return Transcript("", None, (), self.engine, self.model)
-        features = model.feature_extractor(audio)
+        # the speech alone, as faster-whisper hears it: a noisy line's silences make Whisper repeat itself
+        features = model.feature_extractor(np.concatenate(collect_chunks(audio, chunks)[0]))
         if features.shape[1] > window(features.shape[1]):
             return None
         tokenizer = Tokenizer(model.hf_tokenizer, model.model.is_multilingual, task="transcribe", language=language)
@@ -334,6 +340,14 @@ class WhisperTranscriber:
         if not chosen.text:
             return Transcript("", None, (), self.engine, self.model)
         aligned = model.find_alignment(tokenizer, [chosen.tokens], chosen.encoded, chosen.frames)[0]
-        words = tuple(Word(w["word"].strip(), round(float(w["start"]), 3), round(float(w["end"]), 3),
-                           round(float(w["probability"]), 4)) for w in aligned if w["word"].strip())
+        times = SpeechTimestampsMap(chunks, RATE)  # back to the recording's own time
+        found: list[Word] = []
+        for w in aligned:
+            said = w["word"].strip()
+            if found and said and not any(c.isalnum() for c in said):  # "cancel" + "," is the word "cancel,"
+                found[-1] = Word(found[-1].word + said, found[-1].start, found[-1].end, found[-1].confidence)
+            elif said:
+                start, end = (round(float(times.get_original_time(w[k])), 3) for k in ("start", "end"))
+                found.append(Word(said, start, end, round(float(w["probability"]), 4)))
+        words = tuple(found)
         return Transcript(chosen.text, round(chosen.confidence, 4), words, self.engine, self.model)

@@ -331,8 +331,9 @@ def test_every_recording_in_the_repository_passes(pytester: pytest.Pytester, tmp
     for name in ("TWILIO_AUTH_TOKEN", "IVR_STT", "IVR_VOSK_MODEL", "IVR_WHISPER_MODEL"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("IVR_CACHE_DIR", str(tmp_path / "cache"))
-    result = pytester.runpytest(str(ROOT / "audio"), "--ivr-flows", str(ROOT / "flows"), "-v", "-p",
-                                "no:cacheprovider", "-p", "no:hypothesispytest", "-p", "no:benchmark")
+    # in a subprocess: an in-process run re-imports vosk, whose models then belong to another cffi instance
+    result = pytester.runpytest_subprocess(str(ROOT / "audio"), "--ivr-flows", str(ROOT / "flows"), "-v", "-p",
+                                           "no:cacheprovider", "-p", "no:hypothesispytest", "-p", "no:benchmark")
     outcomes = result.parseoutcomes()
     assert result.ret == pytest.ExitCode.OK, result.stdout.str()
     # nothing failed, errored or was skipped; a sidecar's known_failure is a strict xfail, so it must still fail
