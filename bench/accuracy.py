@@ -10,8 +10,8 @@ intent. **False cancel**: every other utterance (billing, agent, tech, yes/no, d
 Recognisers, one column each:
 - **baseline**: plain Whisper tiny.en (no phrases), its transcript searched for the word "cancel";
 - **hotwords**: Whisper biased toward the prompt's phrases (faster-whisper `hotwords`), then the flow;
-- **ivr** (what `ivr replay` uses, `ivr.whisper.hear`): the 30 s window decoded with the phrases as hotwords;
-  when that transcript holds no phrase the prompt accepts, `ivr.whisper.listen` weighs the phrases against
+- **ivr** (what `ivr replay` uses, `ivr.speech.whisper.hear`): the 30 s window decoded with the phrases as hotwords;
+  when that transcript holds no phrase the prompt accepts, `ivr.speech.whisper.listen` weighs the phrases against
   what was heard, with the decoder's own scores.
 - vosk: no English Vosk model can be installed here (see DESIGN.md), so it has no English column; the Korean
   flow's recorded calls in audio/ are replayed with it instead.
@@ -36,12 +36,14 @@ from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
 
-from ivr import engine
-from ivr.audio import clip_utterance, load
-from ivr.intents import Speech, interpret
-from ivr.loader import load_flow
-from ivr.stt import CachedTranscriber, Transcriber, default_cache_dir
-from ivr.whisper import WhisperTranscriber
+from ivr.flow import engine
+from ivr.flow.caller import Speech
+from ivr.flow.intents import interpret
+from ivr.flow.loader import load_flow
+from ivr.speech.audio import clip_utterance, load
+from ivr.speech.cache import CachedTranscriber, default_cache_dir
+from ivr.speech.transcript import Transcriber
+from ivr.speech.whisper import WhisperTranscriber
 
 ROOT = Path(__file__).resolve().parent.parent
 DEV = Path(os.environ.get("IVR_AUDIO_DEV", ROOT.parent / "shared" / "audio-dev"))

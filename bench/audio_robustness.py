@@ -1,6 +1,6 @@
-"""How well `ivr.audio` finds a caller's turns and keys, by line condition (the README's "Recorded calls" figures).
+"""How well `ivr.speech.audio` finds a caller's turns and keys, by line condition (the "Recorded calls" figures).
 
-1. Synthesised calls (`ivr.synth`: 6 voices x 4 scripts of speech and key presses, 0.8-2 s between turns) through
+1. Synthesised calls (`ivr.speech.synth`: 6 voices x 4 scripts of speech and key presses, 0.8-2 s between turns) through
    each condition: clean 16 kHz, phone (300-3400 Hz, 8 kHz mu-law), phone + white or pink noise at 10 and 5 dB.
    A call is right when `split` finds exactly its turns (speech where it spoke, the very keys where it pressed),
    each padded clip holding the whole turn.
@@ -21,8 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ivr import dtmf, synth
-from ivr.audio import Audio, Splitting, detect_dtmf, load, split
+from ivr.speech import dtmf, synth
+from ivr.speech.audio import Audio, Splitting, detect_dtmf, load, split
 
 ROOT = Path(__file__).resolve().parent.parent
 DEV = Path(os.environ.get("IVR_AUDIO_DEV", ROOT.parent / "shared" / "audio-dev"))

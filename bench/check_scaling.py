@@ -18,8 +18,8 @@ import argparse
 import time
 from typing import Any
 
-from ivr.check import check
-from ivr.flow import Flow
+from ivr.flow.model import Flow
+from ivr.proof.report import check
 
 CANCEL_PATH: dict[str, Any] = {
     "cancel_start": {"type": "say", "prompt": "I can help you cancel.", "next": "ask_account"},

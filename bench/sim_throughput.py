@@ -1,5 +1,5 @@
-"""Simulated calls per second, in-process: the fake Twilio (`ivr.sim`) driving the real webhook app through httpx's
-WSGI transport, against the example flow; and, in the same run, the same call scripts through the engine alone.
+"""Simulated calls per second, in-process: the fake Twilio (`ivr.testing.sim`) driving the real webhook app through
+httpx's WSGI transport, against the example flow; and, in the same run, the same call scripts through the engine alone.
 
     python bench/sim_throughput.py                       # 300 calls on each store, after 30 warm-up calls
     python bench/sim_throughput.py --calls 1000 --stores durable memory
@@ -45,14 +45,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ivr import engine
-from ivr.app import create_app
-from ivr.flow import Flow
-from ivr.intents import Digits, Heard, Silence, Speech
-from ivr.loader import load_flow
-from ivr.settings import Settings
-from ivr.sim import Simulator
-from ivr.store import Store
+from ivr.flow import engine
+from ivr.flow.caller import Digits, Heard, Silence, Speech
+from ivr.flow.loader import load_flow
+from ivr.flow.model import Flow
+from ivr.line.app import create_app
+from ivr.line.settings import Settings
+from ivr.line.store import Store
+from ivr.testing.sim import Simulator
 
 ROOT = Path(__file__).resolve().parent.parent
 FLOW = ROOT / "flows" / "acme.yaml"

@@ -5,7 +5,7 @@ client with 100 concurrent simulated calls of about 6 turns each.
     python bench/webhook_load.py --database postgresql://127.0.0.1/ivr_bench    # e.g. a fresh PostgreSQL database
     python bench/webhook_load.py --workers 2 --worker-class sync --think 1 5 --client httpx
 
-Ours is `gunicorn "ivr.app:create_app()"` serving flows/acme.yaml, configured from IVR_* variables, signatures
+Ours is `gunicorn "ivr.line.app:create_app()"` serving flows/acme.yaml, configured from IVR_* variables, signatures
 checked; the baseline is `bench/bare_app.py` (one endpoint, constant TwiML) under the same gunicorn settings. A
 turn here is one webhook round trip: the call coming in, each answer to a `<Gather>`, the `<Dial>` result. Every
 request is signed as Twilio signs it, and each call follows the action URL of the TwiML it was given.
@@ -56,7 +56,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 from twilio.request_validator import RequestValidator
 
-from ivr.store import normalise_url
+from ivr.line.store import normalise_url
 
 ROOT = Path(__file__).resolve().parent.parent
 FLOW = "flows/acme.yaml"
@@ -486,7 +486,7 @@ def main() -> int:
                 args.worker_class, "--threads", str(args.threads), "--log-level", "info", "--timeout", "30",
                 "--graceful-timeout", "5", *no_control_socket()]
     env = {k: v for k, v in os.environ.items() if not k.startswith("IVR_")} | {"PYTHONUNBUFFERED": "1"}
-    ours = Server("ours", "ivr.app:create_app()", env | {"IVR_FLOWS": FLOW, "TWILIO_AUTH_TOKEN": token,
+    ours = Server("ours", "ivr.line.app:create_app()", env | {"IVR_FLOWS": FLOW, "TWILIO_AUTH_TOKEN": token,
                                                          "IVR_DATABASE_URL": url}, [], "/healthz", tmp / "ours.log")
     bare = Server("bare", "bare_app:create_app()", env, ["--pythonpath", "bench"], "/", tmp / "bare.log")
     try:

@@ -28,8 +28,8 @@ from typing import Any
 from twilio.request_validator import RequestValidator
 from webhook_load import ACTION, FLOW, ROOT, kind_of, scripts
 
-from ivr.app import create_app
-from ivr.settings import Settings
+from ivr.line.app import create_app
+from ivr.line.settings import Settings
 
 #: (label, pattern over "file:function") of the parts reported; indented ones are inside the one above
 PARTS = [

@@ -23,9 +23,9 @@ from twilio.request_validator import RequestValidator
 from werkzeug.serving import make_server
 from werkzeug.test import TestResponse
 
-from ivr.app import create_app
-from ivr.settings import Settings
-from ivr.store import Store
+from ivr.line.app import create_app
+from ivr.line.settings import Settings
+from ivr.line.store import Store
 
 ROOT = Path(__file__).resolve().parent.parent
 ACME = ROOT / "flows" / "acme.yaml"

@@ -7,8 +7,8 @@ import re
 
 from flask import Flask
 
-from ivr.settings import ENVIRONMENT
-from ivr.store import Store
+from ivr.line.settings import ENVIRONMENT
+from ivr.line.store import Store
 from tests.conftest import ROOT, Twilio
 
 

@@ -16,13 +16,13 @@ import pytest
 import sqlalchemy as sa
 from flask import Flask
 
-from ivr.app import create_app
-from ivr.engine import EffectResult
 from ivr.errors import UsageError
-from ivr.loader import load_flow
-from ivr.settings import Settings
-from ivr.store import Store, metadata
-from ivr.webhook import EffectCall
+from ivr.flow.engine import EffectResult
+from ivr.flow.loader import load_flow
+from ivr.line.app import create_app
+from ivr.line.settings import Settings
+from ivr.line.store import Store, metadata
+from ivr.line.webhook import EffectCall
 from tests.conftest import ACME, BASE, POSTGRES, ROOT, TOKEN, Call, Twilio, make_app, sign
 
 SIG = "X-Twilio-Signature"

@@ -1,5 +1,6 @@
-"""Tests of `ivr.audio` (and `ivr.dtmf`): real audio only, made at test time with espeak-ng, sox and ffmpeg (and the
-call renderer of `ivr.synth`), plus the labelled dev clips in ../shared/audio-dev/ when they are there.
+"""Tests of `ivr.speech.audio` (and `ivr.speech.dtmf`): real audio only, made at test time with espeak-ng, sox and
+ffmpeg (and the call renderer of `ivr.speech.synth`), plus the labelled dev clips in ../shared/audio-dev/ when
+they are there.
 
 Formats, channels and resampling are checked against what the tools wrote; splitting and DTMF against recordings
 whose turns and keys are known, on clean audio and on 8 kHz mu-law phone audio with noise at 10 and 5 dB SNR.
@@ -19,8 +20,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ivr import dtmf, synth
-from ivr.audio import (
+from ivr.errors import IvrError
+from ivr.speech import dtmf, synth
+from ivr.speech.audio import (
     CALLER_CHANNEL,
     Audio,
     AudioError,
@@ -32,8 +34,7 @@ from ivr.audio import (
     save,
     split,
 )
-from ivr.errors import IvrError
-from ivr.scripts import Step
+from ivr.testing.scripts import Step
 from tests.conftest import ROOT
 
 DEV = Path(os.environ.get("IVR_AUDIO_DEV", ROOT.parent / "shared" / "audio-dev"))
@@ -131,7 +132,7 @@ def dual(tmp_path_factory: pytest.TempPathFactory, speech: Path) -> Path:
     tmp = tmp_path_factory.mktemp("dual")
     caller = tmp / "caller.wav"
     run("sox", speech, "-r", 8000, caller, "pad", 0.5, 1.5)
-    ivr_side = sox_keys(tmp / "ivr.wav", "123")
+    ivr_side = sox_keys(tmp / "ivr.speech.wav", "123")
     out = tmp / "dual.wav"
     run("sox", "-M", caller, ivr_side, "-e", "mu-law", "-b", 8, out)
     return out

@@ -11,13 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from ivr.app import local_app, token_of
-from ivr.audio import load, recording
-from ivr.loader import load_flow
-from ivr.scripts import CALLER_STEPS, Script, load_script, run_script
-from ivr.sidecar import Sidecar, load_sidecar
-from ivr.sim import Simulator
-from ivr.synth import Voice
+from ivr.flow.loader import load_flow
+from ivr.line.app import local_app, token_of
+from ivr.speech.audio import load, recording
+from ivr.speech.synth import Voice
+from ivr.testing.scripts import CALLER_STEPS, Script, load_script, run_script
+from ivr.testing.sidecar import Sidecar, load_sidecar
+from ivr.testing.sim import Simulator
 from tests.conftest import ROOT
 
 AUDIO = ROOT / "audio"
@@ -43,7 +43,7 @@ def synth_options(script: Path) -> list[str]:
 
 
 def caller_turns(script: Script) -> list[tuple[str, str | None]]:
-    """(kind, keys) of each turn the caller takes, as `ivr.audio` names them; nothing after a hang-up."""
+    """(kind, keys) of each turn the caller takes, as `ivr.speech.audio` names them; nothing after a hang-up."""
     steps = [s for s in script.steps if s.kind in CALLER_STEPS]
     taken = steps[:[s.kind for s in steps].index("hang up")] if "hang up" in [s.kind for s in steps] else steps
     return [(KIND[s.kind], s.value if s.kind == "press" else None) for s in taken]

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from ivr.check import check
-from ivr.flow import Flow
-from ivr.loader import load_flow
+from ivr.flow.loader import load_flow
+from ivr.flow.model import Flow
+from ivr.proof.report import check
 
 ROOT = Path(__file__).resolve().parent.parent
 LADDER = [{"say": "Sorry?"}, {"say": "Let me get someone.", "goto": "agent"}]

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from ivr.cli import flow_schema, main, parse_line
-from ivr.intents import Digits, Heard, Silence, Speech
+from ivr.cli.main import flow_schema, main, parse_line
+from ivr.flow.caller import Digits, Heard, Silence, Speech
 
 ROOT = Path(__file__).resolve().parent.parent
 ACME = str(ROOT / "flows/acme.yaml")
@@ -106,7 +106,7 @@ def test_bad_arguments_exit_2_without_a_traceback(runner: CliRunner, args: list[
 def test_check_an_empty_directory(runner: CliRunner, tmp_path: Path) -> None:
     result = runner.invoke(main, ["check", str(tmp_path)])
     assert result.exit_code == 2
-    assert f"error: {tmp_path}: directory holds no *.yaml flow files" in result.output
+    assert f"error: {tmp_path}: directory holds no flow files (*.yaml, other than *.call.yaml scripts" in result.output
 
 
 @pytest.mark.parametrize(("line", "heard"), [

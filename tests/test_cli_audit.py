@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from ivr import store as tables
-from ivr.audit import table
-from ivr.cli import main
-from ivr.store import Store
+from ivr.cli.audit import table
+from ivr.cli.main import main
+from ivr.line import store as tables
+from ivr.line.store import Store
 from tests.conftest import ACME, ROOT, Twilio, make_app
 
 GYM = ROOT / "flows" / "gym.yaml"

@@ -19,9 +19,9 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from ivr.cli import main, serve_app, serve_settings
+from ivr.cli.main import main, serve_app, serve_settings
 from ivr.errors import UsageError
-from ivr.settings import ENVIRONMENT, Settings
+from ivr.line.settings import ENVIRONMENT, Settings
 from tests.conftest import ACME, ROOT, TOKEN, sign
 
 #: every variable Settings reads, unset: the tests do not depend on the environment they run in
@@ -75,7 +75,7 @@ def test_the_banner_says_what_to_paste_into_twilio(tmp_path: Path) -> None:
     db = f"sqlite:///{tmp_path / 'calls.db'}"
     assert banner([str(ROOT / "flows")], Settings(auth_token="t", database_url=db)) == f"""\
 ivr: serving 4 flows on http://127.0.0.1:5000
-     Flask's development server: in production, run gunicorn "ivr.app:create_app()" (see README)
+     Flask's development server: in production, run gunicorn "ivr.line.app:create_app()" (see README)
 Webhooks for the Twilio console (Phone Numbers > your number > Voice Configuration):
   acme        A call comes in:      POST http://127.0.0.1:5000/voice/acme
               Call status changes:  POST http://127.0.0.1:5000/voice/acme/status
@@ -97,7 +97,7 @@ def test_the_banner_behind_a_tunnel_without_signatures(tmp_path: Path) -> None:
                         fallback_number="+18005550000")
     assert banner([str(ACME)], settings, host="::", port=8080) == f"""\
 ivr: serving 1 flow on http://[::]:8080 (public URL https://abc.ngrok.app)
-     Flask's development server: in production, run gunicorn "ivr.app:create_app()" (see README)
+     Flask's development server: in production, run gunicorn "ivr.line.app:create_app()" (see README)
 Webhooks for the Twilio console (Phone Numbers > your number > Voice Configuration):
   acme  A call comes in:      POST https://abc.ngrok.app/voice/acme
         Call status changes:  POST https://abc.ngrok.app/voice/acme/status
@@ -156,7 +156,7 @@ def test_serve_refuses_to_start(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 
 def test_the_cli_imports_neither_flask_nor_sqlalchemy() -> None:
     """`ivr check` must start fast: the web app and the store are imported by the commands that use them."""
-    code = "import sys, ivr.cli; print(sorted({'flask', 'sqlalchemy', 'twilio'} & set(sys.modules)))"
+    code = "import sys, ivr.cli.main; print(sorted({'flask', 'sqlalchemy', 'twilio'} & set(sys.modules)))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out == "[]\n"
 
@@ -182,7 +182,7 @@ def server(tmp_path: Path) -> Iterator[tuple[str, str, Path]]:
     port, db, out = free_port(), f"sqlite:///{tmp_path / 'calls.db'}", tmp_path / "stdout.txt"
     env = {k: v for k, v in os.environ.items() if k not in CLEAN_ENV}
     env.update(TWILIO_AUTH_TOKEN=TOKEN, PYTHONUNBUFFERED="1")
-    command = [sys.executable, "-c", "from ivr.cli import main; main(prog_name='ivr')",
+    command = [sys.executable, "-c", "from ivr.cli.main import main; main(prog_name='ivr')",
                "serve", str(ACME), "--port", str(port), "--database", db]
     with out.open("w") as stdout:
         process = subprocess.Popen(command, stdout=stdout, stderr=subprocess.STDOUT, env=env, cwd=tmp_path)

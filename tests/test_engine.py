@@ -13,8 +13,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ivr import flow as f
-from ivr.engine import (
+from ivr.errors import EngineError
+from ivr.flow import model as f
+from ivr.flow.caller import Digits, Heard, Silence, Speech
+from ivr.flow.engine import (
     MAX_HOPS,
     CallState,
     Effect,
@@ -28,9 +30,8 @@ from ivr.engine import (
     render,
     start,
 )
-from ivr.errors import EngineError
-from ivr.intents import Digits, Heard, Meaning, Silence, Speech
-from ivr.loader import load_flow, parse_flow
+from ivr.flow.intents import Meaning
+from ivr.flow.loader import load_flow, parse_flow
 
 ROOT = Path(__file__).resolve().parent.parent
 ACME, _ = load_flow(ROOT / "flows" / "acme.yaml")

@@ -1,6 +1,6 @@
 """Intent matching: text normalisation, spoken digits, Luhn, and what an input means at a node of a real flow.
 
-Every precedence rule of `ivr.intents` gets a small flow built with the real loader, so each row shows the one
+Every precedence rule of `ivr.flow.intents` gets a small flow built with the real loader, so each row shows the one
 rule that decides it (the others are held equal or point the other way).
 """
 
@@ -11,21 +11,18 @@ from pathlib import Path
 
 import pytest
 
-from ivr.flow import Flow
-from ivr.intents import (
+from ivr.flow.caller import Digits, Heard, Silence, Speech
+from ivr.flow.intents import (
     NO_INPUT,
     NO_MATCH,
-    Digits,
-    Heard,
     Meaning,
-    Silence,
-    Speech,
     interpret,
     luhn_ok,
     normalise,
     spoken_digits,
 )
-from ivr.loader import load_flow, parse_flow
+from ivr.flow.loader import load_flow, parse_flow
+from ivr.flow.model import Flow
 
 ROOT = Path(__file__).resolve().parent.parent
 ACME, _ = load_flow(ROOT / "flows" / "acme.yaml")

@@ -1,4 +1,4 @@
-"""Tests of `ivr.loader`: YAML text -> `Flow`, every error naming file, line, key path, bad value and choices.
+"""Tests of `ivr.flow.loader`: YAML text -> `Flow`, every error naming file, line, key path, bad value and choices.
 
 The malformed corpus is `tests/malformed/`: one realistic flow per mistake, and `expected.txt` with the exact
 `str(error)` that `load_flow` must give for each, the file named relative to the repository root. A case in
@@ -12,11 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from ivr import engine
 from ivr.errors import FlowError, FlowFileError, IvrError
-from ivr.flow import BranchNode, ConfirmNode, Flow, GatherNode
-from ivr.intents import Digits, Heard, Speech
-from ivr.loader import Source, flow_files, load_flow, parse_flow
+from ivr.files import flow_files
+from ivr.flow import engine
+from ivr.flow.caller import Digits, Heard, Speech
+from ivr.flow.loader import Source, load_flow, parse_flow
+from ivr.flow.model import BranchNode, ConfirmNode, Flow, GatherNode
 
 ROOT = Path(__file__).resolve().parent.parent
 #: relative to ROOT, so the file names inside the messages do not depend on where the checkout lives
@@ -320,9 +321,12 @@ def test_flow_files_keeps_file_arguments_and_their_order(tmp_path: Path) -> None
     assert list(flow_files(tuple(args))) == expected
 
 
-@pytest.mark.parametrize("names", [(), ("only.call.yaml", "readme.md")])
+@pytest.mark.parametrize("names", [(), ("only.call.yaml", "readme.md"),
+                                   ("rec.expect.yaml", "x.call.yml", "y.expect.yml")])
 def test_flow_files_rejects_a_directory_without_flows(tmp_path: Path, names: tuple[str, ...]) -> None:
     for name in names:
         (tmp_path / name).write_text("")
-    with pytest.raises(FlowFileError, match=f"^{re.escape(f'{tmp_path}: directory holds no *.yaml flow files')}$"):
+    message = f"{tmp_path}: directory holds no flow files (*.yaml, other than *.call.yaml scripts and *.expect.yaml " \
+              "sidecars)"
+    with pytest.raises(FlowFileError, match=f"^{re.escape(message)}$"):
         list(flow_files([str(tmp_path)]))

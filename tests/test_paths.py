@@ -12,16 +12,16 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from ivr.app import create_app
-from ivr.check import check
-from ivr.cli import main
-from ivr.engine import EffectResult
-from ivr.loader import load_flow, parse_flow
-from ivr.paths import MARK, PathTests, path_tests, quote, write_scripts
-from ivr.scripts import Result, load_script, parse_script, run_script
-from ivr.settings import Settings
-from ivr.sim import Simulator
-from ivr.webhook import EffectCall, EffectHandler
+from ivr.cli.main import main
+from ivr.flow.engine import EffectResult
+from ivr.flow.loader import load_flow, parse_flow
+from ivr.line.app import create_app
+from ivr.line.settings import Settings
+from ivr.line.webhook import EffectCall, EffectHandler
+from ivr.proof.pathtests import MARK, PathTests, path_tests, quote, write_scripts
+from ivr.proof.report import check
+from ivr.testing.scripts import Result, load_script, parse_script, run_script
+from ivr.testing.sim import Simulator
 
 ROOT = Path(__file__).resolve().parent.parent
 FLOWS = ROOT / "flows"
@@ -198,7 +198,7 @@ def test_a_node_reached_only_when_an_effect_fails_is_skipped_with_the_reason() -
 
 
 def test_a_search_cut_short_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("ivr.paths.MAX_CALLS", 1)
+    monkeypatch.setattr("ivr.proof.pathtests.MAX_CALLS", 1)
     tests = path_tests(load_flow(FLOWS / "acme.yaml")[0])
     assert [t.node for t in tests.tests] == ["main_menu"]
     assert {s.reason for s in tests.skipped} == {"not reached in the first 1 call states searched"}

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import pytest
 
-from ivr.sim import Call
+from ivr.testing.sim import Call
 
 
 def test_cancel_by_keypad(ivr_call: Callable[..., Call]) -> None:

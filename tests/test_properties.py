@@ -1,6 +1,6 @@
 """Property-based cross-checks of the checker against the real engine, on random valid flows.
 
-The checker (`ivr.check.check`) explores a flow statically; the engine (`ivr.engine.start` / `advance`) runs
+The checker (`ivr.proof.report.check`) explores a flow statically; the engine (`ivr.flow.engine.start` / `advance`) runs
 one call. These properties drive the engine with random callers and hold it to what the checker claims:
 
 A. the engine is total: it never raises on caller input, always waits for input or an effect or has ended,
@@ -20,12 +20,13 @@ from typing import Any, TypeVar
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from ivr import flow as f
-from ivr.check import Report, check
-from ivr.engine import ERROR_OUTCOME, EffectResult, Step, advance, decide, start
-from ivr.explore import JUNK, SILENCE, any_caller_answers, sample_data
-from ivr.intents import NO_INPUT, NO_MATCH, Digits, Heard, Silence, Speech
-from ivr.proof import CANCEL_PHRASINGS, Event
+from ivr.flow import model as f
+from ivr.flow.caller import Digits, Heard, Silence, Speech
+from ivr.flow.engine import ERROR_OUTCOME, EffectResult, Step, advance, decide, start
+from ivr.flow.intents import NO_INPUT, NO_MATCH
+from ivr.proof.canceller import CANCEL_PHRASINGS, Event
+from ivr.proof.explore import JUNK, SILENCE, any_caller_answers, sample_data
+from ivr.proof.report import Report, check
 
 T = TypeVar("T")
 GOAL = "cancelled"

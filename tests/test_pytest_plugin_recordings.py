@@ -2,7 +2,7 @@
 sidecar one test that replays its recording against the session's line, a failure reported as `ivr replay`
 reports the call, mistakes in a sidecar as collection errors, an unreadable recording failing alone.
 
-The fast tests need no speech model: their callers only press keys (DTMF rendered by `ivr.synth` through a
+The fast tests need no speech model: their callers only press keys (DTMF rendered by `ivr.speech.synth` through a
 telephone line), so no recogniser ever runs. The slow ones replay spoken callers through Whisper.
 """
 
@@ -20,11 +20,11 @@ import pytest
 from click.testing import CliRunner
 from flask import Flask
 
-import ivr.scripts  # noqa: F401  (imported once here, as in test_pytest_plugin.py: in-process runs reuse it)
-from ivr import synth
-from ivr.audio import save
-from ivr.cli import main
-from ivr.scripts import Step
+import ivr.testing.scripts  # noqa: F401  (imported once here, as in test_pytest_plugin.py: in-process runs reuse it)
+from ivr.cli.main import main
+from ivr.speech import synth
+from ivr.speech.audio import save
+from ivr.testing.scripts import Step
 from tests.conftest import ROOT, TOKEN, make_app, serving
 
 pytest_plugins = ["pytester"]

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from ivr.cli import main
-from ivr.replay import recordings
+from ivr.cli.main import main
+from ivr.testing.replay import recordings
 from tests.conftest import ACME, ROOT
 
 CANCEL_FAST = ROOT / "tests" / "calls" / "acme-cancel-fast.call.yaml"

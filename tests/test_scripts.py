@@ -1,5 +1,5 @@
-"""Tests of `ivr.scripts`: YAML call scripts parsed with file:line errors, and run through the simulator against the
-real app, every failed expectation reported beside the conversation.
+"""Tests of `ivr.testing.scripts`: YAML call scripts parsed with file:line errors, and run through the simulator
+against the real app, every failed expectation reported beside the conversation.
 
 Every malformed script is one row of `MALFORMED`: the script's text and the exact `str(error)` it must give. A row in
 `SCRIPT_BUGS` holds the message the parser *should* give and is a strict xfail until it gives it.
@@ -15,8 +15,8 @@ import pytest
 from flask import Flask
 
 from ivr.errors import FlowFileError, IvrError
-from ivr.scripts import ScriptError, Step, load_script, parse_script, run_script
-from ivr.sim import Simulator
+from ivr.testing.scripts import ScriptError, Step, load_script, parse_script, run_script
+from ivr.testing.sim import Simulator
 from tests.conftest import ROOT, TOKEN, make_app
 
 FILE = "calls/x.call.yaml"

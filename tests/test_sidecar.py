@@ -1,4 +1,4 @@
-"""Tests of `ivr.sidecar`: sidecar expectation files parsed with file:line errors, the one recording beside each
+"""Tests of `ivr.testing.sidecar`: sidecar expectation files parsed with file:line errors, the one recording beside each
 found (or the problem named), and a sidecar checked against the flows a line serves.
 
 Every malformed sidecar is one row of `MALFORMED`: its text and the exact `str(error)` it must give. How the pytest
@@ -12,11 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from ivr import pytest_plugin
 from ivr.errors import FlowFileError, IvrError
-from ivr.flow import Flow
-from ivr.loader import load_flow
-from ivr.sidecar import SIDECAR_SUFFIXES, Sidecar, SidecarError, load_sidecar, parse_sidecar
+from ivr.flow.loader import load_flow
+from ivr.flow.model import Flow
+from ivr.testing.sidecar import Sidecar, SidecarError, load_sidecar, parse_sidecar
 from tests.conftest import ACME
 
 FILE = "calls/x.expect.yaml"
@@ -105,10 +104,6 @@ def test_valid_sidecars(text: str, expected: Sidecar) -> None:
 ])
 def test_the_outcome_wanted(outcome: str | None, within: int | None, wanted: str) -> None:
     assert Sidecar(FILE, WAV, "acme", outcome, within).wanted == wanted
-
-
-def test_the_plugin_collects_what_this_module_reads() -> None:
-    assert pytest_plugin.SIDECAR_SUFFIXES == SIDECAR_SUFFIXES  # a copy there, so that collecting imports nothing
 
 
 # -- the recording beside it --------------------------------------------------------------------------------------

@@ -16,8 +16,8 @@ from flask import Flask, Response, abort, request
 from twilio.request_validator import RequestValidator
 from twilio.twiml.voice_response import Say, VoiceResponse
 
-from ivr.sim import APPLICATION_ERROR, Call, Line, SimError, Simulator
-from ivr.store import Store
+from ivr.line.store import Store
+from ivr.testing.sim import APPLICATION_ERROR, Call, Line, SimError, Simulator
 from tests.conftest import TOKEN, make_app, serving
 
 ACCOUNT = "AC" + "0" * 32

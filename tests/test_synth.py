@@ -1,5 +1,5 @@
-"""Tests of `ivr.synth` and `ivr synth`: call scripts rendered with espeak-ng and flite, through a telephone line and
-noise, and read back by `ivr.audio` into the same turns (speech, or the very keys pressed)."""
+"""Tests of `ivr.speech.synth` and `ivr synth`: call scripts rendered with espeak-ng and flite, through a telephone
+line and noise, and read back by `ivr.speech.audio` into the same turns (speech, or the very keys pressed)."""
 
 from __future__ import annotations
 
@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from ivr import dtmf, synth
-from ivr.audio import ULAW, Audio, AudioError, load, mu_law_codes, recording
-from ivr.cli import main
+from ivr.cli.main import main
 from ivr.errors import UsageError
-from ivr.scripts import Step, load_script
+from ivr.speech import dtmf, synth
+from ivr.speech.audio import ULAW, Audio, AudioError, load, mu_law_codes, recording
+from ivr.testing.scripts import Step, load_script
 
 SCRIPT = """\
 flow: acme
@@ -185,8 +185,8 @@ def test_ivr_synth_bad_script(tmp_path: Path) -> None:
 
 
 def test_the_cli_loads_audio_libraries_only_for_the_audio_commands() -> None:
-    heavy = ("numpy", "pydub", "ivr.audio", "ivr.synth")
-    code = f"import sys, ivr.cli; print(sorted(m for m in {heavy!r} if m in sys.modules))"
+    heavy = ("numpy", "pydub", "ivr.speech.audio", "ivr.speech.synth")
+    code = f"import sys, ivr.cli.main; print(sorted(m for m in {heavy!r} if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
 

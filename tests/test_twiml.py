@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from ivr import engine
 from ivr.errors import EngineError
-from ivr.intents import Digits, Heard, Silence, Speech
-from ivr.loader import parse_flow
-from ivr.twiml import MAX_DIGITS, MAX_SPEECH, heard_from_form, parse_confidence, render
+from ivr.flow import engine
+from ivr.flow.caller import Digits, Heard, Silence, Speech
+from ivr.flow.loader import parse_flow
+from ivr.line.twiml import MAX_DIGITS, MAX_SPEECH, heard_from_form, parse_confidence, render
 
 FLOW, _ = parse_flow("""\
 name: tiny

@@ -1,4 +1,4 @@
-"""`ivr.whisper`: the candidates it makes from what Whisper heard, and its choice among them with the real model.
+"""`ivr.speech.whisper`: the candidates it makes from what Whisper heard, and its choice among them with the real model.
 
 The text functions are pure and tested as tables. `listen` runs Whisper tiny.en on synthesised callers through
 the telephone line (espeak-ng, 8 kHz mu-law, noise), with acme's main-menu phrases: the real decoder, no fakes.
@@ -9,11 +9,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ivr import engine, synth, whisper
-from ivr.audio import clip_utterance
-from ivr.flow import Flow
-from ivr.loader import load_flow
-from ivr.whisper import WhisperTranscriber
+from ivr.flow import engine
+from ivr.flow.loader import load_flow
+from ivr.flow.model import Flow
+from ivr.speech import synth, whisper
+from ivr.speech.audio import clip_utterance
+from ivr.speech.whisper import WhisperTranscriber
 from tests.conftest import ACME
 
 

@@ -29,11 +29,11 @@ import pytest
 from flask import Flask
 from gunicorn.config import KNOWN_SETTINGS
 
-from ivr import engine
-from ivr.app import create_app
-from ivr.settings import Settings
-from ivr.store import Store
-from ivr.webhook import EffectCall, EffectHandler, request_effect
+from ivr.flow import engine
+from ivr.line.app import create_app
+from ivr.line.settings import Settings
+from ivr.line.store import Store
+from ivr.line.webhook import EffectCall, EffectHandler, request_effect
 from tests.conftest import ACME, ROOT, TOKEN, Call, Twilio, make_app, sign
 
 T = TypeVar("T")
@@ -329,7 +329,7 @@ def free_port() -> int:
 
 @dataclass
 class Gunicorn:
-    """`gunicorn -w 2 "ivr.app:create_app()"`, configured from the environment as in production. A request can
+    """`gunicorn -w 2 "ivr.line.app:create_app()"`, configured from the environment as in production. A request can
     be sent to one worker of the two by pausing the other (SIGSTOP): it cannot accept the connection."""
 
     database_url: str
@@ -355,7 +355,7 @@ class Gunicorn:
         command = [sys.executable, "-m", "gunicorn", "-w", "2", "-b", f"127.0.0.1:{self.port}",
                    "--graceful-timeout", "5", "--access-logfile", "-",
                    "--access-logformat", "%(p)s %({x-test-call}i)s %(m)s %(U)s %(q)s %(s)s",
-                   *NO_CONTROL_SOCKET, *options, "ivr.app:create_app()"]
+                   *NO_CONTROL_SOCKET, *options, "ivr.line.app:create_app()"]
         with log.open("wb") as out:
             self.proc = subprocess.Popen(command, cwd=ROOT, env=environment, stdout=out, stderr=subprocess.STDOUT,
                                          start_new_session=True)  # its own process group: master and workers

@@ -1,0 +1,174 @@
+"""`ivr replay` and `ivr transcribe`: recorded calls on the command line (registered on `ivr` by cli.py).
+
+Heavy imports (the web app, the recognisers, numpy) happen inside the commands, so `ivr check` stays fast.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+import xml.etree.ElementTree as ET
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ivr.errors import UsageError
+
+STT_ENGINES = click.Choice(["vosk", "whisper"])
+
+
+def _stt_options(f: Any) -> Any:
+    f = click.option("--no-cache", is_flag=True, help="recognise again even when a cached transcript exists")(f)
+    f = click.option("--vosk-model", metavar="DIR", help="a Vosk model directory (default: $IVR_VOSK_MODEL)")(f)
+    return click.option("--stt", type=STT_ENGINES, default=None,
+                        help="speech-to-text engine (default: $IVR_STT, else vosk for Korean flows or a configured "
+                             "Vosk model, else whisper)")(f)
+
+
+@click.command("replay")
+@click.argument("flow_file", metavar="FLOW")
+@click.argument("paths", metavar="RECORDING|DIR...", nargs=-1, required=True)
+@click.option("--within", type=click.IntRange(min=1), help="the call must reach its outcome within N turns")
+@click.option("--expect", metavar="OUTCOME", help="the outcome each call must end with (default with --within: "
+                                                  "cancelled)")
+@_stt_options
+@click.option("-j", "workers", type=click.IntRange(min=1), default=1, show_default=True,
+              help="replay this many calls at once")
+@click.option("--url", metavar="URL", help="replay against this live line (signed with TWILIO_AUTH_TOKEN) "
+                                           "instead of the app in-process")
+@click.option("--caller-channel", type=click.IntRange(min=0), default=0, show_default=True,
+              help="the caller's channel of a dual-channel recording")
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "junit"]), default="text", show_default=True)
+def replay_cmd(flow_file: str, paths: tuple[str, ...], within: int | None, expect: str | None, stt: str | None,
+               vosk_model: str | None, no_cache: bool, workers: int, url: str | None, caller_channel: int,
+               fmt: str) -> None:
+    """Replay recorded calls (a file each, a directory of them, or a directory of per-turn clips) against FLOW's
+    line; exit 1 when any call misses its expectation."""
+    from ivr.flow.loader import load_flow
+    from ivr.speech.choose import get_transcriber
+    from ivr.testing.replay import Verdict, recordings, replay
+    from ivr.testing.sim import Simulator
+
+    flow = load_flow(flow_file)[0]
+    found = recordings(paths)
+    transcriber = get_transcriber(stt, language=flow.language, vosk_model=vosk_model, cache=not no_cache)
+    with tempfile.TemporaryDirectory(prefix="ivr-replay-") as store_dir:
+        target, token = _line(flow_file, url, store_dir)
+
+        def one(source: Path) -> Verdict:
+            sim = Simulator(target, auth_token=token, status_callback=f"/voice/{flow.name}/status")
+            try:
+                return replay(source, sim, f"/voice/{flow.name}", transcriber, language=flow.language,
+                              within=within, expect=expect, channel=caller_channel)
+            finally:
+                sim.close()
+
+        with ThreadPoolExecutor(max_workers=workers) as pool, click.progressbar(
+                pool.map(one, found), length=len(found), label="replaying", file=sys.stderr,
+                show_pos=True) as progress:
+            verdicts = list(progress)
+    click.echo(_render(verdicts, fmt), nl=False)
+    if not all(v.ok for v in verdicts):
+        sys.exit(1)
+
+
+def _line(flow_file: str, url: str | None, store_dir: str) -> tuple[Any, str]:
+    """The line to call: a live URL and the account's token, or the app in-process on a fresh store."""
+    if url:
+        return url, live_token()
+    from ivr.line.app import local_app, token_of
+
+    app = local_app([flow_file], store_dir)
+    return app, token_of(app)
+
+
+def live_token() -> str:
+    """The auth token to sign requests to a live line with, as Twilio does: TWILIO_AUTH_TOKEN."""
+    token = os.environ.get("TWILIO_AUTH_TOKEN", "")
+    if not token:
+        raise UsageError("--url needs the line's auth token in TWILIO_AUTH_TOKEN, to sign requests as Twilio does")
+    return token
+
+
+def _render(verdicts: list[Any], fmt: str) -> str:
+    if fmt == "json":
+        return json.dumps({"calls": [v.to_json() for v in verdicts]}, indent=2, ensure_ascii=False) + "\n"
+    if fmt == "junit":
+        suite = ET.Element("testsuite", name="ivr replay", tests=str(len(verdicts)),
+                           failures=str(sum(not v.ok for v in verdicts)))
+        for v in verdicts:
+            case = ET.SubElement(suite, "testcase", classname="ivr.testing.replay", name=v.recording)
+            if not v.ok:
+                failure = ET.SubElement(case, "failure", message="; ".join(v.reasons))
+                failure.text = v.transcript
+        return ET.tostring(suite, encoding="unicode") + "\n"
+    lines = [v.report() for v in verdicts]
+    passed = sum(v.ok for v in verdicts)
+    lines.append(f"{passed} of {len(verdicts)} call(s) passed")
+    return "\n".join(lines) + "\n"
+
+
+@click.command("transcribe")
+@click.argument("files", metavar="AUDIO...", nargs=-1, required=True)
+@click.option("--flow", "flow_file", metavar="FLOW", help="interpret what was heard as this flow would")
+@click.option("--at", "node", metavar="NODE", help="the node that hears it (default: the first that gathers input)")
+@_stt_options
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+def transcribe_cmd(files: tuple[str, ...], flow_file: str | None, node: str | None, stt: str | None,
+                   vosk_model: str | None, no_cache: bool, fmt: str) -> None:
+    """Print what each audio file says (and, with --flow, the intent and digits the IVR would take)."""
+    phrases: tuple[str, ...]
+    from ivr.speech.audio import load_all
+    from ivr.speech.choose import get_transcriber
+    from ivr.speech.dtmf import RATE, tones
+
+    flow, phrases = None, ()
+    if flow_file:
+        flow, node, phrases = _listening(flow_file, node)
+    transcriber = get_transcriber(stt, language=flow.language if flow else None, vosk_model=vosk_model,
+                                  cache=not no_cache)
+    batch = load_all(files)
+    rows = []
+    for _name, audio in batch.done:
+        keys = "".join(t.key for t in tones(audio.resample(RATE).samples))
+        heard = transcriber.transcribe(audio, phrases=phrases, language=flow.language if flow else None)
+        rows.append({"file": audio.source, "text": heard.text, "confidence": heard.confidence,
+                     "intent": _intent(flow, node, heard.text, heard.confidence, keys), "digits": keys or None})
+    if fmt == "json":
+        click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
+    else:
+        for r in rows:
+            conf = f" ({r['confidence']:.2f})" if r["confidence"] is not None else ""
+            extra = (f" -> {r['intent']}" if r["intent"] else "") + (f" [keys {r['digits']}]" if r["digits"] else "")
+            click.echo(f"{r['file']}: {r['text']!r}{conf}{extra}")
+    for failure in batch.failed:
+        click.echo(f"error: {failure}", err=True)
+    if batch.failed:
+        sys.exit(2)
+
+
+def _listening(flow_file: str, node: str | None) -> tuple[Any, str, tuple[str, ...]]:
+    from ivr.flow import engine
+    from ivr.flow.loader import load_flow
+    from ivr.flow.model import GatherNode
+
+    flow = load_flow(flow_file)[0]
+    gathering = [k for k, n in flow.nodes.items() if isinstance(n, GatherNode)]
+    node = node or (gathering[0] if gathering else None)
+    if node not in gathering:
+        raise UsageError(f"--at: {node!r} is not a node that gathers input; choices: {gathering}")
+    return flow, node, engine.gather_for(flow, node).hints
+
+
+def _intent(flow: Any, node: str | None, text: str, confidence: float | None, keys: str) -> str | None:
+    if flow is None or node is None:
+        return None
+    from ivr.flow.caller import Digits, Silence, Speech
+    from ivr.flow.intents import interpret
+
+    heard = Digits(keys) if keys else Speech(text, confidence) if text.strip() else Silence()
+    return str(interpret(flow, node, heard))

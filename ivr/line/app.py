@@ -1,0 +1,294 @@
+"""The Flask application factory: Twilio's webhooks for each served flow, signature checks, audio and health.
+
+    create_app(["flows/acme.yaml"], Settings(auth_token=...))     # in code and tests
+    gunicorn "ivr.line.app:create_app()"                                # production: configured from IVR_* variables
+
+Routes (`<flow>` is a flow's `name`):
+
+    POST /voice/<flow>            a call comes in (POST /voice too, when one flow is served)
+    POST /voice/<flow>/gather     the caller answered a <Gather> (?seq= numbers the request, for retries)
+    POST /voice/<flow>/dial       a <Dial> transfer finished
+    POST /voice/<flow>/status     Twilio's status callback
+    GET  /audio/<flow>/<file>     the flow's `play` files, from its audio directory only
+    GET  /healthz                 the flows served and whether the store answers
+
+Only Twilio gets in: every POST must carry a valid `X-Twilio-Signature` for the URL Twilio called, rebuilt from
+`public_url` or trusted proxy headers (a tunnel or load balancer changes the URL the app sees). A webhook never
+answers with an error page — Twilio would tell the caller "an application error has occurred" — but with an
+apology and a transfer to an agent, logged with the CallSid.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import secrets
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from flask import Blueprint, Flask, Response, abort, current_app, jsonify, request, send_from_directory
+from twilio.request_validator import SIGNATURE_HEADER, RequestValidator
+from werkzeug.exceptions import HTTPException
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from ivr.errors import UsageError
+from ivr.files import flow_files
+from ivr.flow.loader import audio_dir, load_flow
+from ivr.flow.model import Flow
+from ivr.line.settings import Settings
+from ivr.line.store import Store, StoreError, Turn
+from ivr.line.webhook import SORRY_BROKEN, EffectHandler, Line
+
+#: the WSGI application `create_app` returns (Flask), named here so other layers need not import Flask
+App = Flask
+
+log = logging.getLogger("ivr.line.app")
+bp = Blueprint("ivr", __name__)
+XML = "application/xml"
+#: Twilio's webhook forms are a few kilobytes; anything much larger is not Twilio
+MAX_REQUEST = 64 * 1024
+MAX_SID = 64
+
+
+@dataclass(frozen=True)
+class Served:
+    """A flow the app serves, and where its `play` files are."""
+
+    flow: Flow
+    audio: Path | None
+
+
+@dataclass(frozen=True)
+class Service:
+    """What the views share: the flows, their lines, the store and how requests are checked."""
+
+    served: Mapping[str, Served]
+    lines: Mapping[str, Line]
+    store: Store
+    settings: Settings
+    validator: RequestValidator | None
+
+    def line(self, flow: str) -> Line:
+        line = self.lines.get(flow)
+        if line is None:
+            abort(404, f"no flow named {flow!r} is served here; served: {sorted(self.lines)}")
+        return line
+
+    def urls(self, flow: str) -> FlaskUrls:
+        return FlaskUrls(flow, self.settings.public_url)
+
+
+def service() -> Service:
+    return current_app.extensions["ivr"]  # type: ignore[no-any-return]
+
+
+class FlaskUrls:
+    """Action URLs for one flow's TwiML: paths relative to the server (Twilio resolves them against the URL
+    it called), and absolute audio URLs. Built from the request's script root: a prefix (ProxyFix's
+    X-Forwarded-Prefix, or a mount point) is kept."""
+
+    def __init__(self, flow: str, public_url: str) -> None:
+        self.prefix = f"{request.script_root}/voice/{quote(flow)}"
+        self.audio = (public_url or request.host_url.rstrip("/")) + f"{request.script_root}/audio/{quote(flow)}"
+
+    def gather(self, seq: int) -> str:
+        return f"{self.prefix}/gather?seq={seq}"
+
+    def dial(self, seq: int) -> str:
+        return f"{self.prefix}/dial?seq={seq}"
+
+
+def load_flows(flows: Sequence[str | Path] | Mapping[str, Flow], settings: Settings) -> dict[str, Served]:
+    """Flows by name, from files or directories (or given as objects); two flows may not share a name."""
+    served: dict[str, Served] = {}
+    items: list[tuple[Flow, Path | None]] = []
+    if isinstance(flows, Mapping):
+        items = [(flow, None) for flow in flows.values()]
+    else:
+        items = [(load_flow(path)[0], path) for path in flow_files([str(given) for given in flows])]
+    for flow, file in items:
+        if flow.name in served:
+            raise UsageError(f"two flows are named {flow.name!r}; each served flow needs its own name")
+        audio = Path(settings.audio_dir) if settings.audio_dir else audio_dir(file) if file else None
+        served[flow.name] = Served(flow, audio)
+    if not served:
+        raise UsageError("no flows to serve: pass flow files, or set IVR_FLOWS (paths separated by ':')")
+    return served
+
+
+def create_app(flows: Sequence[str | Path] | Mapping[str, Flow] | None = None, settings: Settings | None = None,
+               *, effects: Mapping[str, EffectHandler] | None = None, store: Store | None = None) -> Flask:
+    """The webhook app for `flows` (files, directories, or flows by name). Without arguments everything comes
+    from the environment (`Settings.from_env`, `IVR_FLOWS`), as `gunicorn "ivr.line.app:create_app()"` needs."""
+    settings = settings or Settings.from_env()
+    served = load_flows(flows if flows is not None else settings.flows, settings)
+    store = store or Store(settings.database_url)
+    lines = {name: Line(s.flow, store, effects=effects, fallback_number=settings.fallback_number)
+             for name, s in served.items()}
+    app = Flask("ivr")
+    app.config["MAX_CONTENT_LENGTH"] = MAX_REQUEST
+    if settings.trusted_proxy_headers:  # one trusted proxy sets each named header
+        fix = {"x_" + h.removeprefix("x-forwarded-"): 1 for h in settings.trusted_proxy_headers}
+        app.wsgi_app = ProxyFix(app.wsgi_app, **fix)  # type: ignore[method-assign]
+    validator = RequestValidator(settings.auth_token) if settings.verify_signatures else None
+    if validator is None:
+        log.warning("!!! Twilio signature validation is OFF: anyone who can reach this server can drive calls "
+                    "and record cancellations. Use this for local development only. !!!")
+    app.extensions["ivr"] = Service(served, lines, store, settings, validator)
+    app.register_blueprint(bp)
+    return app
+
+
+def local_app(flows: Sequence[str | Path], directory: str | Path) -> Flask:
+    """The app for testing and replaying on this machine: a fresh SQLite store in `directory`, and signatures
+    checked as in production, with a random auth token only the simulator is given
+    (`app.extensions["ivr"].settings.auth_token`)."""
+    settings = Settings(auth_token=secrets.token_hex(16), database_url=f"sqlite:///{Path(directory)}/calls.db")
+    return create_app(list(flows), settings)
+
+
+def token_of(app: Flask) -> str:
+    return str(app.extensions["ivr"].settings.auth_token)
+
+
+def _signed_url(settings: Settings) -> str:
+    """The URL Twilio called and signed, exactly: the public base URL when configured, else the one this request
+    reached (ProxyFix has already corrected it for trusted proxy headers). Path and query stay as sent: werkzeug's
+    `request.url` would decode `%2F` in the query, and the signature would no longer match."""
+    base = settings.public_url or request.host_url.rstrip("/")
+    query = request.query_string.decode("latin-1")
+    return base + request.script_root + request.path + (f"?{query}" if query else "")
+
+
+def _twiml(xml: str) -> Response:
+    return Response(xml, mimetype=XML)
+
+
+def _header(value: str) -> str:
+    """A header value from flow names, which may be in any script: percent-encoded beyond printable ASCII."""
+    return quote(value, safe=" !\"#$&'()*+,-./:;<=>?@[]^_`{|}~")
+
+
+def _reply(turn: Turn) -> Response:
+    """The TwiML of a turn, with where the call now is in `X-Ivr-*` headers (Twilio ignores them; the simulator
+    and QA read them, so tests can assert the node and outcome of a line they can only reach over HTTP)."""
+    response = _twiml(turn.twiml)
+    if turn.kind != "apology":
+        response.headers.update({"X-Ivr-Node": _header(turn.next_node), "X-Ivr-Turns": str(turn.turns)})
+        if turn.intent:  # how the answer that led here was understood
+            response.headers["X-Ivr-Intent"] = _header(turn.intent)
+        if turn.outcome:
+            response.headers["X-Ivr-Outcome"] = _header(turn.outcome)
+    return response
+
+
+def _call_sid() -> str:
+    sid = request.form.get("CallSid", "").strip()
+    if not sid or len(sid) > MAX_SID or not sid.isprintable():
+        abort(400, "a Twilio voice webhook carries a CallSid")
+    return sid
+
+
+def _seq() -> int | None:
+    raw = request.args.get("seq", "")
+    return int(raw) if raw.isascii() and raw.isdigit() and len(raw) < 9 else None
+
+
+@bp.before_request
+def check_signature() -> None:
+    svc = service()
+    if request.method != "POST" or svc.validator is None:
+        return
+    signature = request.headers.get(SIGNATURE_HEADER, "")
+    url = _signed_url(svc.settings)
+    # the URL as seen first (one HMAC); then twilio's validator, which also tries it with and without the port
+    if not signature or not (hmac.compare_digest(svc.validator.compute_signature(url, request.form), signature)
+                             or svc.validator.validate(url, request.form, signature)):
+        log.warning("403 for %s: %s X-Twilio-Signature (checked against %s; behind a proxy or tunnel, set "
+                    "IVR_PUBLIC_URL or IVR_TRUSTED_PROXY_HEADERS)", request.path, "a wrong" if signature else "no",
+                    url)
+        abort(403, "invalid or missing X-Twilio-Signature")
+
+
+@bp.post("/voice")
+def incoming_only() -> Response:
+    lines = service().lines
+    if len(lines) != 1:
+        abort(404, f"several flows are served here: call /voice/<flow>, one of {sorted(lines)}")
+    return incoming(next(iter(lines)))
+
+
+@bp.post("/voice/<flow>")
+def incoming(flow: str) -> Response:
+    svc = service()
+    return _reply(svc.line(flow).incoming(_call_sid(), request.form, svc.urls(flow)))
+
+
+@bp.post("/voice/<flow>/gather")
+def gather(flow: str) -> Response:
+    return _numbered(flow, "gather", lambda line, sid, seq, urls: line.answer(sid, seq, request.form, urls))
+
+
+@bp.post("/voice/<flow>/dial")
+def dial(flow: str) -> Response:
+    return _numbered(flow, "dial", lambda line, sid, seq, urls: line.dial_result(sid, seq, request.form, urls))
+
+
+def _numbered(flow: str, what: str, handle: Callable[[Line, str, int, FlaskUrls], Turn]) -> Response:
+    """A callback that answers request `?seq=` of a call; one without a valid seq cannot be ours: apologise (and
+    transfer, when the caller was waiting for an answer rather than coming back from one)."""
+    svc = service()
+    line, sid, seq = svc.line(flow), _call_sid(), _seq()
+    if seq is None:
+        log.warning("call %s: %s callback without a valid seq (%r)", sid, what, request.args.get("seq"))
+        return _twiml(line.apology(SORRY_BROKEN, transfer=what == "gather"))
+    return _reply(handle(line, sid, seq, svc.urls(flow)))
+
+
+@bp.post("/voice/<flow>/status")
+def status(flow: str) -> Response:
+    line, sid = service().line(flow), _call_sid()
+    if not line.status(sid, request.form):
+        log.warning("call %s: status %r for a call this app never saw", sid, request.form.get("CallStatus"))
+    return Response(status=204)
+
+
+@bp.get("/audio/<flow>/<path:name>")
+def audio(flow: str, name: str) -> Response:
+    served = service().served.get(flow)
+    if served is None or served.audio is None:
+        abort(404)
+    return send_from_directory(served.audio.resolve(), name)  # safe_join: '..' and absolute paths are a 404
+
+
+@bp.get("/healthz")
+def healthz() -> tuple[Response, int]:
+    svc = service()
+    try:
+        svc.store.calls(limit=1)
+        ok, detail = True, "ok"
+    except StoreError as exc:
+        ok, detail = False, str(exc)
+    body = {"ok": ok, "flows": sorted(svc.lines), "store": detail, "signatures": svc.validator is not None}
+    return jsonify(body), 200 if ok else 503
+
+
+@bp.errorhandler(Exception)
+def failed(exc: Exception) -> Any:
+    """A webhook never fails in front of a caller: apologise and transfer, and log it with the CallSid."""
+    if isinstance(exc, HTTPException):
+        return exc
+    lines = service().lines
+    sid = request.form.get("CallSid", "?") if request.method == "POST" else "-"
+    if isinstance(exc, StoreError):
+        log.error("call %s: the call store failed; apologising and transferring: %s", sid, exc)
+    else:
+        log.exception("call %s: %s failed; apologising and transferring", sid, request.path)
+    flow = (request.view_args or {}).get("flow", "")
+    line = lines.get(flow) or (next(iter(lines.values())) if len(lines) == 1 else None)
+    if line is None or request.method != "POST":
+        return Response("internal error", status=500, mimetype="text/plain")
+    return _twiml(line.apology(SORRY_BROKEN))

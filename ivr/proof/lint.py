@@ -1,0 +1,157 @@
+"""Structural findings over a flow's node graph: what a designer should fix even when the proof holds.
+
+| code | severity | meaning |
+|---|---|---|
+| unreachable-node | warning | no caller can ever reach the node |
+| dead-end | error | a reachable node from which no ending (end/transfer) can be reached |
+| zero-turn-loop | error | automatic nodes (say/set/branch/action) that lead back to themselves without a prompt |
+| unbounded-reprompt | warning | a no-input/no-match ladder whose last rung reprompts: a caller can be asked forever |
+| cancel-opt-out | warning | an input node that does not listen for the global cancel intent |
+| missing-audio | error | a `play` prompt names a file that is not in audio/ |
+
+The proof adds `cancel-not-guaranteed`, `cancel-shadowed`, `multiple-save-offers` and `cancel-loops-at-collect`
+(see proof.py).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Collection, Iterator
+from dataclasses import dataclass
+from typing import Literal
+
+from ivr.flow import model as f
+
+
+@dataclass(frozen=True, order=True)
+class Finding:
+    severity: Literal["error", "warning"]
+    code: str
+    message: str
+    node: str | None = None
+    line: int | None = None
+
+
+def successors(flow: f.Flow, node_id: str) -> list[str]:
+    """Every node a node can lead to, for any caller (an input node hears its globals too)."""
+    node = flow.nodes[node_id]
+    out = [t for _, t in node.targets()]
+    if isinstance(node, f.GatherNode):
+        out += flow.active_routes(node_id).values()
+    return [t for t in dict.fromkeys(out) if t not in f.RESERVED_TARGETS]
+
+
+def _reach(starts: list[str], edges: dict[str, list[str]]) -> set[str]:
+    seen, queue = set(starts), deque(starts)
+    while queue:
+        for nxt in edges.get(queue.popleft(), ()):
+            if nxt not in seen:
+                seen.add(nxt)
+                queue.append(nxt)
+    return seen
+
+
+def reachable(flow: f.Flow) -> set[str]:
+    """The nodes some caller can reach from the start."""
+    return _reach([flow.start], {n: successors(flow, n) for n in flow.nodes})
+
+
+def _automatic_loops(flow: f.Flow) -> list[list[str]]:
+    """Groups of automatic nodes that sit on (or between) cycles made only of automatic nodes."""
+    auto = {n for n, node in flow.nodes.items() if isinstance(node, f.SayNode | f.SetNode | f.BranchNode
+                                                              | f.ActionNode)}
+    out = {n: [t for _, t in flow.nodes[n].targets() if t in auto] for n in auto}
+    for _ in range(2):  # peel nodes with no way in, then nodes with no way out; what is left lies on loops
+        incoming = {n: 0 for n in out}
+        for targets in out.values():
+            for t in targets:
+                incoming[t] += 1
+        queue = deque(n for n, k in incoming.items() if k == 0)
+        while queue:
+            n = queue.popleft()
+            for t in out.pop(n, ()):
+                incoming[t] -= 1
+                if incoming[t] == 0:
+                    queue.append(t)
+        reverse: dict[str, list[str]] = {n: [] for n in out}  # reverse the remaining edges
+        for n, targets in out.items():
+            for t in targets:
+                reverse[t].append(n)
+        out = reverse
+    groups: list[list[str]] = []
+    left = set(out)
+    undirected: dict[str, set[str]] = {n: set(out[n]) for n in out}
+    for n, targets in out.items():
+        for t in targets:
+            undirected[t].add(n)
+    while left:
+        group = _reach([min(left)], {k: sorted(v) for k, v in undirected.items()})
+        groups.append(sorted(group))
+        left -= group
+    return groups
+
+
+def _ladders(flow: f.Flow, reachable: set[str], lines: dict[str, int]) -> Iterator[Finding]:
+    by_default: dict[str, list[str]] = {"no_input": [], "no_match": []}
+    for node_id in sorted(reachable):
+        node = flow.nodes[node_id]
+        if not isinstance(node, f.GatherNode):
+            continue
+        for kind in ("no_input", "no_match"):
+            own = getattr(node, kind)
+            ladder = own if own is not None else getattr(flow.defaults, kind)
+            if ladder and ladder[-1].goto is not None:
+                continue
+            if own is None:
+                by_default[kind].append(node_id)
+            else:
+                yield Finding("warning", "unbounded-reprompt",
+                              f"{node_id}: the {kind.replace('_', '-')} ladder never escalates (its last rung "
+                              "reprompts), so a caller can be asked forever; end it with a 'goto'",
+                              node_id, lines.get(node_id))
+    for kind, nodes in by_default.items():
+        if nodes:
+            yield Finding("warning", "unbounded-reprompt",
+                          f"defaults.{kind}: the default {kind.replace('_', '-')} ladder never escalates, so a "
+                          f"caller can be asked forever at {nodes}; end it with a 'goto'", None, None)
+
+
+def lint(flow: f.Flow, lines: dict[str, int], audio_files: Collection[str] | None = None) -> Iterator[Finding]:
+    """Every structural finding (see the module table)."""
+    edges = {n: successors(flow, n) for n in flow.nodes}
+    reached = _reach([flow.start], edges)
+    for node_id in flow.nodes:
+        if node_id not in reached:
+            yield Finding("warning", "unreachable-node", f"{node_id}: no caller can reach this node", node_id,
+                          lines.get(node_id))
+    reverse: dict[str, list[str]] = {}
+    for n, targets in edges.items():
+        for t in targets:
+            reverse.setdefault(t, []).append(n)
+    endings = [n for n, node in flow.nodes.items() if isinstance(node, f.TERMINALS)]
+    can_end = _reach(endings, reverse)
+    for node_id in sorted(reached - can_end):
+        yield Finding("error", "dead-end", f"{node_id}: no ending (end or transfer) can be reached from here, "
+                                           "so the call can never finish", node_id, lines.get(node_id))
+    for group in _automatic_loops(flow):
+        yield Finding("error", "zero-turn-loop",
+                      f"{' -> '.join(group)}: these nodes lead back to each other without waiting for the "
+                      "caller, so the call would loop forever", group[0], lines.get(group[0]))
+    yield from _ladders(flow, reached, lines)
+    yield from _per_node(flow, lines, audio_files)
+
+
+def _per_node(flow: f.Flow, lines: dict[str, int], audio_files: Collection[str] | None) -> Iterator[Finding]:
+    cancel = flow.guarantee.intent
+    for node_id, node in flow.nodes.items():
+        if isinstance(node, f.GatherNode) and cancel in node.opt_out:
+            yield Finding("warning", "cancel-opt-out", f"{node_id}: opts out of the global {cancel!r} intent, so "
+                                                       f"a caller cannot ask to {cancel} here", node_id,
+                          lines.get(node_id))
+        if audio_files is None:
+            continue
+        for part in node.prompt + (node.help if isinstance(node, f.GatherNode) else ()):
+            if part.play is not None and part.play not in audio_files:
+                yield Finding("error", "missing-audio", f"{node_id}: audio file {part.play!r} is not in audio/; "
+                                                        f"found: {sorted(audio_files)[:10]}",
+                              node_id, lines.get(node_id))

