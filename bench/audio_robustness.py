@@ -43,7 +43,7 @@ CONDITIONS = {
 }
 
 
-class Step:
+class Instruction:
     def __init__(self, kind: str, value: str) -> None:
         self.kind, self.value = kind, value
 
@@ -54,7 +54,7 @@ def calls() -> None:
     for v, voice in enumerate(VOICES):
         for s, script in enumerate(SCRIPTS):
             gap = (0.8, 1.2, 1.5, 2.0)[(v + s) % 4]
-            rendering = synth.render([Step(*step) for step in script], synth.Voice.parse(voice), gap=gap)
+            rendering = synth.synthesise([Instruction(*step) for step in script], synth.Voice.parse(voice), gap=gap)
             for name, options in CONDITIONS.items():
                 audio = synth.line(rendering, seed=v * 10 + s, **options)  # type: ignore[arg-type]
                 found = split(audio)

@@ -252,7 +252,7 @@ def synthesise_calls(scripts: Sequence[Script], voices: Sequence[str], n: int, o
     for i in range(n):
         name, steps, outcome = scripts[i % len(scripts)]
         voice = voices[i // len(scripts) % len(voices)]
-        rendering = synth.render([_Step(k, v) for k, v in steps], synth.Voice.parse(voice), gap=1.0)
+        rendering = synth.synthesise([_Step(k, v) for k, v in steps], synth.Voice.parse(voice), gap=1.0)
         path = out / f"call{i:02d}-{name}-{voice.replace(':', '-')}.wav"  # no leading digit: not a turn's clip
         save(synth.line(rendering, phone=True, noise_snr=noise_snr, seed=i), path, mu_law=True)
         expected[path.name] = outcome

@@ -6,6 +6,24 @@ the valid choices. The CLI catches `IvrError` in one place and exits 2 without a
 
 A flow can have several problems at once; `FlowError` carries all of them as `Problem`s so a designer fixes the
 whole file in one pass instead of one error per run.
+
+Every class says how the command line exits on it (`exit_code`, 2 unless a class says otherwise): the input a
+person gave cannot be used (a flow, a script, an argument, a recording, a store URL) or something it needs is
+missing (an extra not installed, a store that is down). Exit 1 is not an error: a property did not hold
+(`ivr check`, a failed call or replay).
+
+    IvrError
+    ├── FlowError (invalid-flow)          a flow's problems, each with file:line:key
+    │   ├── ScriptError (invalid-script)  a call script's problems
+    │   └── SidecarError (invalid-sidecar) a recording's sidecar expectation file
+    ├── FlowFileError (unreadable-flow)   a flow file that cannot be read at all
+    ├── EngineError (engine-misuse)       a program misused the engine (never caller input)
+    ├── UsageError (usage)                a bad argument, option or setting
+    ├── AudioError (bad-audio)            a recording that cannot be used
+    ├── SttError (stt)                    speech recognition cannot run as configured
+    ├── SimError (sim)                    the simulator was misused
+    ├── StoreError (store)                the call store is unreachable or refused a write
+    └── MissingExtra (missing-extra)      a command needs an extra that is not installed
 """
 
 from __future__ import annotations
@@ -19,6 +37,8 @@ class IvrError(Exception):
 
     #: a short, stable code (shown in JSON reports and usable in tests)
     code = "error"
+    #: how `ivr` exits when this error stops a command
+    exit_code = 2
 
 
 @dataclass(frozen=True)
@@ -111,3 +131,39 @@ class SttError(IvrError):
     unknown engine name, audio the engine cannot take, or a model for another language."""
 
     code = "stt"
+
+
+class SimError(IvrError):
+    """The simulator was misused (e.g. the caller answers when nothing waits for an answer)."""
+
+    code = "sim"
+
+
+class ScriptError(FlowError):
+    """A call script is invalid; every problem is listed with its file, line and key path."""
+
+    code = "invalid-script"
+
+
+class SidecarError(FlowError):
+    """A sidecar expectation file is invalid, or has no single recording beside it; every problem is listed with
+    its file, line and key."""
+
+    code = "invalid-sidecar"
+
+
+class StoreError(IvrError):
+    """The call store could not be reached or refused a write."""
+
+    code = "store"
+
+
+class MissingExtra(IvrError):
+    """A command needs libraries from an extra that is not installed; the message names the pip command."""
+
+    code = "missing-extra"
+
+    def __init__(self, extra: str, what: str, missing: str) -> None:
+        self.extra = extra
+        super().__init__(f"{what} needs ivrkit[{extra}] ({missing} is not installed): "
+                         f"pip install 'ivrkit[{extra}]'")

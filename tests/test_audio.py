@@ -34,7 +34,7 @@ from ivr.speech.audio import (
     save,
     split,
 )
-from ivr.testing.scripts import Step
+from ivr.testing.scripts import Instruction
 from tests.conftest import ROOT
 
 DEV = Path(os.environ.get("IVR_AUDIO_DEV", ROOT.parent / "shared" / "audio-dev"))
@@ -206,8 +206,9 @@ def test_resample_to_8k_drops_what_8k_cannot_hold_instead_of_folding_it(rate: in
 
 # -- splitting -------------------------------------------------------------------------------------------------------
 
-CALL = [Step("say", "I want to cancel my service"), Step("press", "12345678#"), Step("say", "cancel"),
-        Step("say", "no thanks, just cancel it"), Step("press", "9"), Step("say", "yes")]
+CALL = [Instruction("say", "I want to cancel my service"), Instruction("press", "12345678#"),
+        Instruction("say", "cancel"), Instruction("say", "no thanks, just cancel it"), Instruction("press", "9"),
+        Instruction("say", "yes")]
 #: condition -> what the line does to the caller's audio
 CONDITIONS: dict[str, dict[str, object]] = {
     "clean": {},
@@ -222,7 +223,7 @@ CONDITIONS: dict[str, dict[str, object]] = {
 @pytest.fixture(scope="module", params=[("espeak", 1.5), ("flite", 0.8)], ids=["espeak-gap1.5", "flite-gap0.8"])
 def rendered(request: pytest.FixtureRequest) -> synth.Rendering:
     voice, gap = request.param
-    return synth.render(CALL, synth.Voice.parse(voice), gap=gap)
+    return synth.synthesise(CALL, synth.Voice.parse(voice), gap=gap)
 
 
 @pytest.mark.parametrize("condition", list(CONDITIONS))
@@ -243,7 +244,8 @@ def test_split_finds_each_turn(rendered: synth.Rendering, condition: str, tmp_pa
 
 @pytest.mark.parametrize(("min_silence", "expected"), [(0.6, 3), (2.0, 1)])
 def test_pauses_shorter_than_min_silence_stay_in_one_utterance(min_silence: float, expected: int) -> None:
-    rendered = synth.render([Step("say", "yes"), Step("say", "no"), Step("say", "maybe")], gap=1.0)
+    said = [Instruction("say", "yes"), Instruction("say", "no"), Instruction("say", "maybe")]
+    rendered = synth.synthesise(said, gap=1.0)
     assert len(split(rendered.audio, Splitting(min_silence=min_silence))) == expected
 
 

@@ -21,13 +21,13 @@ from ivr.flow.engine import (
     CallState,
     Effect,
     EffectResult,
-    Gather,
+    Listen,
     Prompt,
     Step,
     advance,
     default_help,
+    fill,
     gather_for,
-    render,
     start,
 )
 from ivr.flow.intents import Meaning
@@ -71,7 +71,7 @@ def final(step: Step) -> tuple[str, str, str | None, int, str | None]:
     return step.state.node, step.state.waiting, step.outcome, step.state.turn, step.transfer
 
 
-# --- start and the Gather settings --------------------------------------------------------------------------------
+# --- start and the Listen settings --------------------------------------------------------------------------------
 
 def test_start_acme() -> None:
     step = start(ACME, caller=CALLER, called="+18005550000")
@@ -92,13 +92,13 @@ def test_start_variables_override_the_flow_and_caller() -> None:
 
 
 @pytest.mark.parametrize(("node", "expected"), [
-    ("main_menu", Gather(speech=True, dtmf=True, hints=(), timeout=5, speech_timeout="auto", max_digits=1)),
-    ("ask_account", Gather(speech=True, dtmf=True, hints=(), timeout=5, speech_timeout="auto", min_digits=8,
+    ("main_menu", Listen(speech=True, dtmf=True, hints=(), timeout=5, speech_timeout="auto", max_digits=1)),
+    ("ask_account", Listen(speech=True, dtmf=True, hints=(), timeout=5, speech_timeout="auto", min_digits=8,
                            max_digits=8, finish_on_key="#")),
-    ("retention_offer", Gather(speech=True, dtmf=True, hints=(), timeout=5, speech_timeout="auto", max_digits=1)),
-    ("confirm_cancel", Gather(speech=True, dtmf=True, hints=(), timeout=5, speech_timeout="auto", max_digits=1)),
+    ("retention_offer", Listen(speech=True, dtmf=True, hints=(), timeout=5, speech_timeout="auto", max_digits=1)),
+    ("confirm_cancel", Listen(speech=True, dtmf=True, hints=(), timeout=5, speech_timeout="auto", max_digits=1)),
 ])
-def test_acme_gather_settings(node: str, expected: Gather) -> None:
+def test_acme_gather_settings(node: str, expected: Listen) -> None:
     assert replace(gather_for(ACME, node), hints=()) == expected
 
 
@@ -140,19 +140,19 @@ HELP_PHRASES = ("help", "what are my options", "i need help", "options")
 
 
 @pytest.mark.parametrize(("node", "expected"), [
-    ("menu", Gather(speech=True, dtmf=True, hints=("cancel", *HELP_PHRASES, "billing", "my bill", "balance"),
+    ("menu", Listen(speech=True, dtmf=True, hints=("cancel", *HELP_PHRASES, "billing", "my bill", "balance"),
                     timeout=7, speech_timeout="2", max_digits=1)),
-    ("keypad", Gather(speech=False, dtmf=True, hints=(), timeout=20, speech_timeout="2", max_digits=2)),
-    ("voice", Gather(speech=True, dtmf=False, hints=("cancel",), timeout=7, speech_timeout="auto", max_digits=1)),
-    ("acct", Gather(speech=True, dtmf=True, hints=("cancel", *HELP_PHRASES), timeout=7, speech_timeout="2",
+    ("keypad", Listen(speech=False, dtmf=True, hints=(), timeout=20, speech_timeout="2", max_digits=2)),
+    ("voice", Listen(speech=True, dtmf=False, hints=("cancel",), timeout=7, speech_timeout="auto", max_digits=1)),
+    ("acct", Listen(speech=True, dtmf=True, hints=("cancel", *HELP_PHRASES), timeout=7, speech_timeout="2",
                     min_digits=4, max_digits=10, finish_on_key="#")),
-    ("pin", Gather(speech=True, dtmf=True, hints=(), timeout=7, speech_timeout="2", min_digits=1, max_digits=32,
+    ("pin", Listen(speech=True, dtmf=True, hints=(), timeout=7, speech_timeout="2", min_digits=1, max_digits=32,
                    finish_on_key=None)),
-    ("sure", Gather(speech=True, dtmf=True, timeout=7, speech_timeout="2", max_digits=1, hints=(
+    ("sure", Listen(speech=True, dtmf=True, timeout=7, speech_timeout="2", max_digits=1, hints=(
         "cancel", *HELP_PHRASES, "yes", "yeah", "yep", "yes please", "correct", "that's right", "sure", "right",
         "no", "nope", "no thanks", "no thank you", "not really", "wrong"))),
 ])
-def test_gather_settings(node: str, expected: Gather) -> None:
+def test_gather_settings(node: str, expected: Listen) -> None:
     assert gather_for(GATHERS, node) == expected
 
 
@@ -423,7 +423,7 @@ def test_default_help(flow: f.Flow, node: str, expected: str) -> None:
     ("", {}, ""),
 ])
 def test_render(text: str, variables: dict[str, str], expected: str) -> None:
-    assert render(text, variables) == expected
+    assert fill(text, variables) == expected
 
 
 TIERS = flow_of("""

@@ -24,7 +24,7 @@ from ivr.flow import model as f
 from ivr.flow.caller import Digits, Heard, Silence, Speech
 from ivr.flow.engine import ERROR_OUTCOME, EffectResult, Step, advance, decide, start
 from ivr.flow.intents import NO_INPUT, NO_MATCH
-from ivr.proof.canceller import CANCEL_PHRASINGS, Event
+from ivr.proof.canceller import CANCEL_PHRASINGS, Waypoint
 from ivr.proof.explore import JUNK, SILENCE, any_caller_answers, sample_data
 from ivr.proof.report import Report, check
 
@@ -330,7 +330,7 @@ def test_canceller_arrives_within_worst_case(data: dict[str, Any], draw: st.Data
 # C. counterexamples are real
 
 
-def replay_input(flow: f.Flow, event: Event) -> Heard:
+def replay_input(flow: f.Flow, event: Waypoint) -> Heard:
     """What the caller of a counterexample said or pressed, from its `heard` text."""
     node = flow.nodes[event.node]
     assert isinstance(node, f.GatherNode)

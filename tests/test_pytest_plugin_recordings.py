@@ -24,7 +24,7 @@ import ivr.testing.scripts  # noqa: F401  (imported once here, as in test_pytest
 from ivr.cli.main import main
 from ivr.speech import synth
 from ivr.speech.audio import save
-from ivr.testing.scripts import Step
+from ivr.testing.scripts import Instruction
 from tests.conftest import ROOT, TOKEN, make_app, serving
 
 pytest_plugins = ["pytester"]
@@ -37,12 +37,12 @@ CANCEL_FAST = ROOT / "tests" / "calls" / "acme-cancel-fast.call.yaml"
 def keypad(path: Path, keys: tuple[str, ...]) -> Path:
     """A caller who only presses keys, each turn after 1.5 s of the IVR speaking, on a telephone line (8 kHz
     mu-law), as `ivr synth --phone` renders it."""
-    return save(synth.line(synth.render([Step("press", k) for k in keys]), phone=True), path, mu_law=True)
+    return save(synth.line(synth.synthesise([Instruction("press", k) for k in keys]), phone=True), path, mu_law=True)
 
 
 def two_channels(path: Path, caller: tuple[str, ...], other: tuple[str, ...]) -> Path:
     """A dual-channel 16-bit WAV: `other`'s keys on channel 0, `caller`'s on channel 1."""
-    tracks = [synth.render([Step("press", k) for k in keys]).audio.samples for keys in (other, caller)]
+    tracks = [synth.synthesise([Instruction("press", k) for k in keys]).audio.samples for keys in (other, caller)]
     frames = np.zeros((max(map(len, tracks)), 2), np.int16)
     for channel, track in enumerate(tracks):
         frames[:len(track), channel] = np.round(track * 32767)

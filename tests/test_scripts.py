@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from flask import Flask
 
-from ivr.errors import FlowFileError, IvrError
-from ivr.testing.scripts import ScriptError, Step, load_script, parse_script, run_script
+from ivr.errors import FlowFileError, IvrError, ScriptError
+from ivr.testing.scripts import Instruction, load_script, parse_script, run_script
 from ivr.testing.sim import Simulator
 from tests.conftest import ROOT, TOKEN, make_app
 
@@ -186,7 +186,7 @@ def test_load_script_reads_the_checked_in_script() -> None:
     assert script.description == "persistent canceller, account by keypad"
     assert [s.kind for s in script.steps] == ["expect", "expect", "say", "expect", "press", "expect", "say", "say",
                                               "expect", "expect"]
-    assert script.steps[-1] == Step("expect", {"outcome": "cancelled", "turns_at_most": "4"}, line=17)
+    assert script.steps[-1] == Instruction("expect", {"outcome": "cancelled", "turns_at_most": "4"}, line=17)
 
 
 def test_load_script_missing_file(tmp_path: Path) -> None:
@@ -214,7 +214,7 @@ def test_load_script_not_utf8_names_the_line(tmp_path: Path) -> None:
     ("Hang  Up", "hang up"), ("HangUp", "hang up"),
 ])
 def test_bare_steps_are_forgiving_about_case_and_spaces(written: str, kind: str) -> None:
-    assert parse_script(f"flow: acme\nsteps:\n  - {written}\n", FILE).steps == (Step(kind, line=3),)
+    assert parse_script(f"flow: acme\nsteps:\n  - {written}\n", FILE).steps == (Instruction(kind, line=3),)
 
 
 def test_valid_values() -> None:
@@ -227,9 +227,10 @@ def test_valid_values() -> None:
         "  - expect: {cancelled_within: 0, turns_at_most: 12, ended: false, prompt_contains: [a, b]}\n", FILE)
     assert (script.path, script.caller, script.agent, script.name) == ("/voice/gym", "+15559876543", "no-answer", "x")
     assert script.steps == (
-        Step("press", "1234", line=5), Step("press", "*9#", line=6), Step("say", "cancel", 0.0, line=7),
-        Step("say", "yes", line=8),
-        Step("expect", {"cancelled_within": "0", "turns_at_most": "12", "ended": "false",
+        Instruction("press", "1234", line=5), Instruction("press", "*9#", line=6),
+        Instruction("say", "cancel", 0.0, line=7),
+        Instruction("say", "yes", line=8),
+        Instruction("expect", {"cancelled_within": "0", "turns_at_most": "12", "ended": "false",
                         "prompt_contains": ("a", "b")}, line=9))
 
 

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from ivr.errors import FlowFileError, IvrError
+from ivr.errors import FlowFileError, IvrError, SidecarError
 from ivr.flow.loader import load_flow
 from ivr.flow.model import Flow
-from ivr.testing.sidecar import Sidecar, SidecarError, load_sidecar, parse_sidecar
+from ivr.testing.sidecar import Sidecar, load_sidecar, parse_sidecar
 from tests.conftest import ACME
 
 FILE = "calls/x.expect.yaml"

@@ -16,8 +16,9 @@ from flask import Flask, Response, abort, request
 from twilio.request_validator import RequestValidator
 from twilio.twiml.voice_response import Say, VoiceResponse
 
+from ivr.errors import SimError
 from ivr.line.store import Store
-from ivr.testing.sim import APPLICATION_ERROR, Call, Line, SimError, Simulator
+from ivr.testing.sim import APPLICATION_ERROR, Call, Event, Simulator
 from tests.conftest import TOKEN, make_app, serving
 
 ACCOUNT = "AC" + "0" * 32
@@ -119,7 +120,7 @@ def ivr_lines(call: Call) -> list[str]:
 def assert_failed_with(call: Call, code: str) -> None:
     """Twilio gave up: one error with `code`, the caller heard the application error, and the call is over."""
     assert [error[: len(code)] for error in call.errors] == [code], call.errors
-    assert call.transcript[-1] == Line("ivr", APPLICATION_ERROR)
+    assert call.transcript[-1] == Event("ivr", APPLICATION_ERROR)
     assert call.ended
     assert call.waiting is None
 
@@ -176,7 +177,7 @@ def test_the_status_callback_marks_the_call_ended_in_the_store(app: Flask, sim: 
     stored = store_of(app).get_call(call.sid)
     assert stored is not None
     assert (stored.ended, stored.status) == (True, "completed")
-    assert call.transcript[-1] == Line("caller", "hangs up")
+    assert call.transcript[-1] == Event("caller", "hangs up")
 
 
 @pytest.mark.parametrize(("answer", "after_dial"), [
@@ -193,11 +194,11 @@ def test_three_silences_lead_to_an_agent_and_the_app_answers_the_transfer(
     assert call.prompt.startswith("I still didn't hear you. You can also press 0 for an agent.")
     call.silence()
     assert call.transcript[-4 - len(after_dial):] == [
-        Line("caller", "(silence)"),
-        Line("ivr", "Let me get someone to help you."),
-        Line("ivr", "Please hold while I connect you with an agent."),
-        Line("twilio", f"dials {AGENT}: {answer}"),
-        *[Line("ivr", said) for said in after_dial],
+        Event("caller", "(silence)"),
+        Event("ivr", "Let me get someone to help you."),
+        Event("ivr", "Please hold while I connect you with an agent."),
+        Event("twilio", f"dials {AGENT}: {answer}"),
+        *[Event("ivr", said) for said in after_dial],
     ]
     assert (call.status, call.outcome, call.node, call.errors) == ("completed", "transferred", "agent_transfer", [])
     stored = store_of(app).get_call(call.sid)
@@ -213,7 +214,7 @@ def test_a_wrong_auth_token_is_refused_by_the_app_and_the_caller_hears_the_appli
         sim.close()
     assert_failed_with(call, "11200")
     assert "HTTP 403" in call.errors[0]
-    assert call.transcript == [Line("twilio", f"error {call.errors[0]}"), Line("ivr", APPLICATION_ERROR)]
+    assert call.transcript == [Event("twilio", f"error {call.errors[0]}"), Event("ivr", APPLICATION_ERROR)]
     assert store_of(app).get_call(call.sid) is None
 
 
@@ -306,7 +307,7 @@ def test_silence_with_action_on_empty_result_posts_neither_speech_nor_digits(lin
     [hit] = app.to("/next")
     assert hit.fields == twilio_fields(call)
     assert hit.signed
-    assert call.transcript[-2:] == [Line("caller", "(silence)"), Line("ivr", "Still there?")]
+    assert call.transcript[-2:] == [Event("caller", "(silence)"), Event("ivr", "Still there?")]
     assert call.answered == 1
 
 
@@ -356,14 +357,14 @@ def test_dial_with_an_action_posts_the_dial_call_status(line: Place, answer: str
     assert hit.fields["DialCallStatus"] == answer
     assert hit.fields["CallSid"] == call.sid
     assert re.fullmatch(r"CA[0-9a-f]{32}", hit.fields["DialCallSid"])
-    assert call.transcript[1:] == [Line("twilio", f"dials {AGENT}: {answer}"), Line("ivr", "Dial over")]
+    assert call.transcript[1:] == [Event("twilio", f"dials {AGENT}: {answer}"), Event("ivr", "Dial over")]
     assert call.status == "completed"
 
 
 def test_dial_without_an_action_continues_with_the_next_verbs(line: Place) -> None:
     call, app = line({"/voice": twiml(f"<Dial><Number>{AGENT}</Number></Dial>", "<Say>After the agent</Say>")},
                      dial_answer="busy")
-    assert call.transcript == [Line("twilio", f"dials {AGENT}: busy"), Line("ivr", "After the agent")]
+    assert call.transcript == [Event("twilio", f"dials {AGENT}: busy"), Event("ivr", "After the agent")]
     assert (call.status, len(app.hits)) == ("completed", 1)
 
 
@@ -375,7 +376,7 @@ def test_hangup_ends_the_call_and_nothing_after_it_is_said(line: Place) -> None:
 def test_a_pause_is_heard_as_nothing(line: Place) -> None:
     call, _ = line({"/voice": twiml('<Say>One</Say><Pause length="2"/><Play>http://x/a.wav</Play>',
                                     '<Gather><Pause/><Say>Two</Say></Gather>')})
-    assert call.transcript == [Line("ivr", "One"), Line("ivr", "[plays http://x/a.wav]"), Line("ivr", "Two")]
+    assert call.transcript == [Event("ivr", "One"), Event("ivr", "[plays http://x/a.wav]"), Event("ivr", "Two")]
     assert call.prompt == "One [plays http://x/a.wav] Two"
 
 
@@ -393,7 +394,7 @@ def test_ssml_nested_as_twilios_builder_nests_it_is_accepted(line: Place) -> Non
 
 def test_adjacent_ssml_sentences_are_heard_as_separate_words(line: Place) -> None:
     call, _ = line({"/voice": twiml("<Say><s>Press one.</s><s>Or say billing.</s></Say>")})
-    assert call.transcript == [Line("ivr", "Press one. Or say billing.")]
+    assert call.transcript == [Event("ivr", "Press one. Or say billing.")]
 
 
 def test_the_status_callback_posts_completed_once(line: Place) -> None:
@@ -404,7 +405,7 @@ def test_the_status_callback_posts_completed_once(line: Place) -> None:
     call.hang_up()
     [hit] = app.to("/status")
     assert (hit.fields, hit.signed) == (twilio_fields(call, "completed"), True)
-    assert [entry for entry in call.transcript if entry.who == "caller"] == [Line("caller", "hangs up")]
+    assert [entry for entry in call.transcript if entry.who == "caller"] == [Event("caller", "hangs up")]
 
 
 def test_the_status_callback_follows_a_hangup_in_the_twiml(line: Place) -> None:
@@ -515,14 +516,14 @@ def test_answering_after_the_call_ended_is_an_error_showing_the_conversation(lin
     with pytest.raises(SimError, match=r"has ended \(completed\)") as raised:
         getattr(call, act)(*args)
     assert str(raised.value).endswith("conversation so far:\n   IVR: Goodbye")
-    assert call.transcript == [Line("ivr", "Goodbye")]
+    assert call.transcript == [Event("ivr", "Goodbye")]
 
 
 def test_hanging_up_twice_is_harmless(line: Place) -> None:
     call, _ = line({"/voice": twiml("<Gather><Say>Hello</Say></Gather>")})
     assert call.hang_up() is call
     call.hang_up()
-    assert (call.status, call.transcript[-1], len(call.transcript)) == ("completed", Line("caller", "hangs up"), 2)
+    assert (call.status, call.transcript[-1], len(call.transcript)) == ("completed", Event("caller", "hangs up"), 2)
 
 
 # -- a live URL --------------------------------------------------------------------------------------------------

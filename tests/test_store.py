@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from ivr.line.store import Store, StoreError, Transaction, Turn, normalise_url
+from ivr.errors import StoreError
+from ivr.line.store import Store, Transaction, Turn, normalise_url
 
 
 def new_call(tx: Transaction, caller: str = "+15550001111") -> None:

@@ -16,7 +16,7 @@ from ivr.cli.main import main
 from ivr.errors import UsageError
 from ivr.speech import dtmf, synth
 from ivr.speech.audio import ULAW, Audio, AudioError, load, mu_law_codes, recording
-from ivr.testing.scripts import Step, load_script
+from ivr.testing.scripts import Instruction, load_script
 
 SCRIPT = """\
 flow: acme
@@ -78,7 +78,7 @@ def test_unknown_voices_are_errors(spec: str, message: str) -> None:
 
 
 def test_render_lays_turns_out_gap_apart(script: Path) -> None:
-    rendering = synth.render(load_script(script).steps, gap=1.25, silence=4.0, tone=0.1, tone_gap=0.1)
+    rendering = synth.synthesise(load_script(script).steps, gap=1.25, silence=4.0, tone=0.1, tone_gap=0.1)
     turns = rendering.turns
     assert [(t.kind, t.value) for t in turns] == [  # `expect` plays no part; `hang up` ends the call
         ("say", "I want to cancel my service"), ("press", "12345678#"), ("silence", ""),
@@ -111,7 +111,7 @@ def test_mu_law_codes_invert_the_table() -> None:
 @pytest.mark.parametrize("band", [False, True])
 @pytest.mark.parametrize("snr", [20.0, 10.0, 5.0])
 def test_noise_is_added_at_the_ratio_asked_for_and_the_seed_decides_it(kind: str, band: bool, snr: float) -> None:
-    clean = synth.render([Step("say", "please cancel my account")]).audio
+    clean = synth.synthesise([Instruction("say", "please cancel my account")]).audio
     noisy = synth.add_noise(clean, snr, seed=4, kind=kind, band=band)
     noise = noisy.samples - clean.samples
     signal = synth._shaped(clean.samples, 16000, 300.0, 3400.0) if band else clean.samples

@@ -76,7 +76,7 @@ def model() -> tuple[object, object]:
     return loaded, Tokenizer(loaded.hf_tokenizer, False, task="transcribe", language="en")
 
 
-class Step:
+class Instruction:
     def __init__(self, kind: str, value: str) -> None:
         self.kind, self.value = kind, value
 
@@ -91,7 +91,7 @@ class Step:
 def test_a_near_miss_is_not_taken_for_the_phrase_it_sounds_like(model: tuple[object, object], acme: Flow,
                                                                said: str, voice: str, snr: float | None) -> None:
     """Candidates that sound like "cancel" are made from these, and the decoder's scores turn them down."""
-    rendering = synth.render([Step("say", said)], synth.Voice.parse(voice))
+    rendering = synth.synthesise([Instruction("say", said)], synth.Voice.parse(voice))
     turn = clip_utterance(synth.line(rendering, phone=True, noise_snr=snr, seed=3)).audio.resample(16000)
     whisper_model, tokenizer = model
     features = whisper_model.feature_extractor(turn.pcm16().astype(np.float32) / 32768)  # type: ignore[attr-defined]

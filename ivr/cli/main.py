@@ -29,7 +29,7 @@ from ivr.flow.caller import Digits, Heard, Silence, Speech
 from ivr.flow.loader import Source, audio_files, load_flow
 from ivr.flow.model import DTMF_KEYS, Flow
 from ivr.line.settings import ENVIRONMENT, PROXY_HEADERS, Settings
-from ivr.proof.canceller import Event
+from ivr.proof.canceller import Waypoint
 from ivr.proof.draw import dot, mermaid
 from ivr.proof.pathtests import PathTests, path_tests, prepare, regenerate_command, write_scripts
 from ivr.proof.report import Report, check
@@ -46,7 +46,7 @@ class Main(click.Group):
             return super().invoke(ctx)
         except IvrError as exc:
             click.echo(f"error: {exc}", err=True)
-            ctx.exit(2)
+            ctx.exit(exc.exit_code)
 
 
 @click.group(cls=Main)
@@ -81,7 +81,7 @@ def _bad_json(path: str, exc: IvrError) -> dict[str, Any]:
             "summary": "the flow file is invalid", "counterexample": [], "findings": findings}
 
 
-def _event_text(e: Event) -> Iterator[str]:
+def _event_text(e: Waypoint) -> Iterator[str]:
     if e.turn is None:
         yield f"    end       {e.node}: {e.prompt}" + (f"  [outcome: {e.outcome}]" if e.outcome else "")
         return
@@ -420,7 +420,7 @@ def synth_cmd(script: str, output: str, voice: str, phone: bool, noise_snr: floa
     if Path(output).suffix.lower() not in FORMATS:
         raise click.BadParameter(f"{output!r}: name a {', '.join(FORMATS)} file", param_hint="-o/--output")
     steps = load_script(script).steps
-    rendering = synth.render(steps, synth.Voice.parse(voice), gap=gap, silence=silence)
+    rendering = synth.synthesise(steps, synth.Voice.parse(voice), gap=gap, silence=silence)
     audio = synth.line(rendering, phone=phone, noise_snr=noise_snr, seed=seed, noise=noise_kind)
     path = save(audio, output, mu_law=phone and output.lower().endswith(".wav"))
     encoding = "mu-law" if phone and path.suffix.lower() == ".wav" else path.suffix[1:].lower()

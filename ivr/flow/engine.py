@@ -1,6 +1,6 @@
 """The call engine: a pure state machine. `start(flow, ...)` and `advance(flow, state, heard)` return a `Step`.
 
-No files, network, clock or randomness: a Gather timeout arrives as `Silence()`, an effect (such as
+No files, network, clock or randomness: a Listen timeout arrives as `Silence()`, an effect (such as
 `record_cancellation`) leaves as a value in `Step.effect` and its result comes back as an `EffectResult`.
 Caller input never raises — whatever is not understood follows the node's no-match ladder.
 
@@ -65,7 +65,7 @@ class Prompt:
 
 
 @dataclass(frozen=True, slots=True)
-class Gather:
+class Listen:
     """How to wait for the next input (maps onto Twilio's `<Gather>`)."""
 
     speech: bool
@@ -91,7 +91,7 @@ class Step:
 
     state: CallState
     prompts: tuple[Prompt, ...] = ()
-    gather: Gather | None = None
+    gather: Listen | None = None
     effect: Effect | None = None
     transfer: str | None = None
     meaning: Meaning | None = None
@@ -124,7 +124,7 @@ class Decision:
     counted: bool = False  # a no-input / no-match ladder was climbed
 
 
-def render(text: str, variables: Mapping[str, str]) -> str:
+def fill(text: str, variables: Mapping[str, str]) -> str:
     """Fill `{variable}` templates; `{x:digits}` spells a value out character by character."""
     out = []
     for literal, name, spec, _ in _FORMATTER.parse(text):
@@ -136,7 +136,7 @@ def render(text: str, variables: Mapping[str, str]) -> str:
 
 
 def _prompts(parts: tuple[f.PromptPart, ...], variables: Mapping[str, str]) -> tuple[Prompt, ...]:
-    return tuple(Prompt("say", render(p.say, variables)) if p.say is not None else Prompt("play", p.play or "")
+    return tuple(Prompt("say", fill(p.say, variables)) if p.say is not None else Prompt("play", p.play or "")
                  for p in parts)
 
 
@@ -179,7 +179,7 @@ def _rung(ladder: tuple[f.Handler, ...], count: int) -> f.Handler:
     return ladder[min(count, len(ladder)) - 1] if ladder else f.Handler()
 
 
-def gather_for(flow: f.Flow, node_id: str) -> Gather:
+def gather_for(flow: f.Flow, node_id: str) -> Listen:
     """The `<Gather>` settings of an input node: input modes, hints from the intents it hears, timeouts."""
     node = flow.nodes[node_id]
     assert isinstance(node, f.GatherNode)
@@ -190,7 +190,7 @@ def gather_for(flow: f.Flow, node_id: str) -> Gather:
         hints.update(dict.fromkeys(node.hints))
     collect = node if isinstance(node, f.CollectNode) else None
     keys = [*node.keys, *(k for i in flow.active_routes(node_id) for k in flow.all_intents[i].keys)]
-    return Gather(
+    return Listen(
         speech=node.speech, dtmf=node.dtmf, hints=tuple(hints),
         timeout=node.timeout or flow.defaults.timeout,
         speech_timeout=node.speech_timeout or flow.defaults.speech_timeout,
@@ -224,7 +224,7 @@ def _run(flow: f.Flow, node_id: str, variables: dict[str, str], state: CallState
             return Step(replace(base, waiting="input"), tuple(prompts), gather_for(flow, node_id),
                         meaning=meaning, path=tuple(path))
         if isinstance(node, f.ActionNode):
-            args = tuple((k, render(v, variables)) for k, v in node.args.items())
+            args = tuple((k, fill(v, variables)) for k, v in node.args.items())
             return Step(replace(base, waiting="effect"), tuple(prompts), effect=Effect(node.effect, args, node_id),
                         meaning=meaning, path=tuple(path))
         if isinstance(node, f.EndNode | f.TransferNode):
@@ -233,7 +233,7 @@ def _run(flow: f.Flow, node_id: str, variables: dict[str, str], state: CallState
                         meaning=meaning, path=tuple(path))
         if isinstance(node, f.SetNode):
             for name, value in node.values.items():  # in order: a later value may use an earlier one
-                variables[name] = render(value, variables)
+                variables[name] = fill(value, variables)
             node_id = node.next
         elif isinstance(node, f.BranchNode):
             node_id = node.cases.get(variables.get(node.var, ""), node.default)

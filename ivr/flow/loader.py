@@ -18,7 +18,7 @@ from pydantic import BaseModel, ValidationError
 from ivr.errors import FlowError, FlowFileError, Problem, nearest_line
 from ivr.flow import model
 
-Lines = dict[tuple[str, ...], int]
+LineNumbers = dict[tuple[str, ...], int]
 
 
 @dataclass(frozen=True)
@@ -26,7 +26,7 @@ class Source:
     """Where a flow came from: the file, and the line of each key path (for error messages and findings)."""
 
     file: str
-    lines: Lines = field(default_factory=dict, hash=False, compare=False)
+    lines: LineNumbers = field(default_factory=dict, hash=False, compare=False)
 
     def line(self, *path: str) -> int | None:
         return nearest_line(tuple(path), self.lines)
@@ -77,7 +77,7 @@ class _Composer:
     """Turns a composed YAML node into dicts, lists and strings, recording lines and duplicate keys."""
 
     def __init__(self) -> None:
-        self.lines: Lines = {}
+        self.lines: LineNumbers = {}
         self.problems: list[Problem] = []
         self.inside: set[int] = set()  # ids of the collections being converted (a recursive alias loops)
         self.values = 0
@@ -230,7 +230,7 @@ def _raw_references(data: dict[str, Any]) -> list[Problem]:
     return []
 
 
-def read_mapping(text: str, file: str, kind: str, needs: str) -> tuple[dict[str, Any], Lines, list[Problem]]:
+def read_mapping(text: str, file: str, kind: str, needs: str) -> tuple[dict[str, Any], LineNumbers, list[Problem]]:
     """YAML `text` (a `kind` of file: flow, call script) as plain dicts, lists and strings, with the line of
     every key path and the problems found on the way (duplicate keys, recursive aliases); `needs` tells what an
     empty file lacks."""

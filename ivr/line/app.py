@@ -34,12 +34,12 @@ from twilio.request_validator import SIGNATURE_HEADER, RequestValidator
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from ivr.errors import UsageError
+from ivr.errors import StoreError, UsageError
 from ivr.files import flow_files
 from ivr.flow.loader import audio_dir, load_flow
 from ivr.flow.model import Flow
 from ivr.line.settings import Settings
-from ivr.line.store import Store, StoreError, Turn
+from ivr.line.store import Store, Turn
 from ivr.line.webhook import SORRY_BROKEN, EffectHandler, Line
 
 #: the WSGI application `create_app` returns (Flask), named here so other layers need not import Flask

@@ -32,7 +32,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import ArgumentError, IntegrityError, OperationalError, ProgrammingError, SQLAlchemyError
 
-from ivr.errors import IvrError
+from ivr.errors import StoreError
 
 try:
     import fcntl
@@ -159,12 +159,6 @@ class _Statements:
         if self.sqlite:
             return at.astimezone(UTC).replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
         return at
-
-
-class StoreError(IvrError):
-    """The call store could not be reached or refused a write."""
-
-    code = "store"
 
 
 @dataclass(frozen=True)

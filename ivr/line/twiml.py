@@ -32,7 +32,7 @@ MAX_SPEECH, MAX_DIGITS = 1000, 64
 DIGIT_SEQUENCE = "$OOV_CLASS_DIGIT_SEQUENCE"
 
 
-def gather_attributes(flow: f.Flow, gather: engine.Gather, action: str) -> dict[str, Any]:
+def gather_attributes(flow: f.Flow, gather: engine.Listen, action: str) -> dict[str, Any]:
     """`<Gather>` attributes for an engine Gather: input modes, hints, timeouts, digit rules, where to post."""
     attrs: dict[str, Any] = {
         "input": " ".join(mode for mode, on in (("speech", gather.speech), ("dtmf", gather.dtmf)) if on),

@@ -29,7 +29,7 @@ UNBOUNDED = -1
 
 
 @dataclass(frozen=True)
-class Event:
+class Waypoint:
     """One turn of a path (turn number, the node's prompt, the caller's answer, what it meant), or its ending
     (turn None, with the outcome)."""
 
@@ -46,7 +46,7 @@ class Event:
 @dataclass
 class ProofResult:
     worst: int | None
-    counterexample: tuple[Event, ...] = ()
+    counterexample: tuple[Waypoint, ...] = ()
     findings: list[Finding] = field(default_factory=list)
     summary: str = ""
 
@@ -197,14 +197,14 @@ class _Proof:
             self.turns[state] = UNBOUNDED if best[0] else best[1] + 1
             self.saves[state] = best[2]
 
-    def path(self, state: State) -> list[Event]:
+    def path(self, state: State) -> list[Waypoint]:
         """The way in (shortest), then the canceller's worst path from `state` until an ending or a repeat."""
-        events: list[Event] = []
+        events: list[Waypoint] = []
         links = self.ex.way_in(state)
         first = links[0][0] if links else state
         failed = self.ex.entry_failed.get(first, ())
         for turn, (at, answer, meaning, next_failed) in enumerate(links, 1):
-            events.append(Event(turn, at[0], prompt_text(self.flow, at[0]), answer, _label(meaning),
+            events.append(Waypoint(turn, at[0], prompt_text(self.flow, at[0]), answer, _label(meaning),
                                 effect_failed=failed))
             failed = next_failed
         seen: dict[State, int] = {}  # state -> the turn it was at
@@ -212,16 +212,16 @@ class _Proof:
         while not isinstance(at_state, str) and at_state not in seen:
             seen[at_state] = len(events) + 1
             answer, meaning, move = self.worst[at_state]
-            events.append(Event(len(events) + 1, at_state[0], prompt_text(self.flow, at_state[0]), answer,
+            events.append(Waypoint(len(events) + 1, at_state[0], prompt_text(self.flow, at_state[0]), answer,
                                 _label(meaning), cancelling=True, effect_failed=failed))
             failed = ()  # the canceller's effects succeed
             at_state = move.to
             last = move
         if isinstance(at_state, str):
-            events.append(Event(None, last.node, prompt_text(self.flow, last.node), outcome=at_state))
+            events.append(Waypoint(None, last.node, prompt_text(self.flow, last.node), outcome=at_state))
         else:
             again = seen[at_state]
-            events.append(Event(None, at_state[0], f"(the call is back at turn {again}'s prompt, and repeats)"))
+            events.append(Waypoint(None, at_state[0], f"(the call is back at turn {again}'s prompt, and repeats)"))
         return events
 
 

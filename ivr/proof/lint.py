@@ -1,16 +1,8 @@
 """Structural findings over a flow's node graph: what a designer should fix even when the proof holds.
 
-| code | severity | meaning |
-|---|---|---|
-| unreachable-node | warning | no caller can ever reach the node |
-| dead-end | error | a reachable node from which no ending (end/transfer) can be reached |
-| zero-turn-loop | error | automatic nodes (say/set/branch/action) that lead back to themselves without a prompt |
-| unbounded-reprompt | warning | a no-input/no-match ladder whose last rung reprompts: a caller can be asked forever |
-| cancel-opt-out | warning | an input node that does not listen for the global cancel intent |
-| missing-audio | error | a `play` prompt names a file that is not in audio/ |
-
-The proof adds `cancel-not-guaranteed`, `cancel-shadowed`, `multiple-save-offers` and `cancel-loops-at-collect`
-(see proof.py).
+The lints here are unreachable-node, dead-end, zero-turn-loop, unbounded-reprompt, cancel-opt-out and
+missing-audio; the proof (canceller.py) adds cancel-not-guaranteed, cancel-shadowed, multiple-save-offers and
+cancel-loops-at-collect. `CODES` holds every code with its severity and meaning.
 """
 
 from __future__ import annotations
@@ -22,10 +14,31 @@ from typing import Literal
 
 from ivr.flow import model as f
 
+Severity = Literal["error", "warning"]
+
+#: every finding code `ivr check` reports -> (severity, what it means); lint.py's and canceller.py's findings use
+#: these codes with these severities (a test holds them to it), and the docs' findings reference is this table
+CODES: dict[str, tuple[Severity, str]] = {
+    "cancel-not-guaranteed": ("error", "the proof fails: some caller who keeps asking to cancel does not reach the "
+                                       "guarantee's outcome within N turns (shown with a counterexample)"),
+    "multiple-save-offers": ("error", "a cancelling caller hears more than one retention (`retention: true`) offer"),
+    "dead-end": ("error", "a reachable node from which no ending (`end` or `transfer`) can be reached"),
+    "zero-turn-loop": ("error", "automatic nodes (say/set/branch/action) that lead back to each other without "
+                                "waiting for the caller"),
+    "missing-audio": ("error", "a `play` prompt names a file that is not in audio/"),
+    "cancel-shadowed": ("warning", "at some node a cancel phrasing is heard as another intent"),
+    "cancel-loops-at-collect": ("warning", "at a data-collection prompt, a caller who says \"cancel\" instead of the "
+                                           "data is asked again without end (route cancel there to `@no_match`)"),
+    "cancel-opt-out": ("warning", "an input node opts out of the global cancel intent"),
+    "unbounded-reprompt": ("warning", "a no-input/no-match ladder whose last rung reprompts, so a caller can be "
+                                      "asked forever"),
+    "unreachable-node": ("warning", "no caller can reach the node"),
+}
+
 
 @dataclass(frozen=True, order=True)
 class Finding:
-    severity: Literal["error", "warning"]
+    severity: Severity
     code: str
     message: str
     node: str | None = None

@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from ivr.flow import model as f
-from ivr.proof.canceller import Event, prove
+from ivr.proof.canceller import Waypoint, prove
 from ivr.proof.explore import Explorer
 from ivr.proof.lint import Finding, lint
 
@@ -31,7 +31,7 @@ class Report:
     ok: bool
     within: int
     worst_case_turns: int | None
-    counterexample: tuple[Event, ...] = ()
+    counterexample: tuple[Waypoint, ...] = ()
     findings: tuple[Finding, ...] = ()
     states: int = 0
     summary: str = ""

@@ -36,8 +36,8 @@ PEAK = 0.7  # -3 dBFS: every turn, speech or tones, peaks here
 NOISES = ("white", "pink")
 
 
-class CallerStep(Protocol):
-    """A call script step (`ivr.testing.scripts.Step`): its kind and value."""
+class Instruction(Protocol):
+    """A call script step (`ivr.testing.scripts.Instruction`): its kind and value."""
 
     @property
     def kind(self) -> str: ...
@@ -64,7 +64,7 @@ class Voice:
 
 
 @dataclass(frozen=True)
-class Turn:
+class Span:
     """One caller step in a rendered recording: what (say/press/silence), and from when to when (seconds)."""
 
     kind: str
@@ -76,7 +76,7 @@ class Turn:
 @dataclass(frozen=True)
 class Rendering:
     audio: Audio
-    turns: tuple[Turn, ...]
+    turns: tuple[Span, ...]
 
     @property
     def speech(self) -> Audio:
@@ -130,13 +130,13 @@ def _trimmed(x: FloatArray, below_peak_db: float = 45.0) -> FloatArray:
     return x[loud[0]:loud[-1] + 1]
 
 
-def render(steps: Sequence[CallerStep], voice: Voice = Voice("espeak", "en-us"), *, gap: float = 1.5,
+def synthesise(steps: Sequence[Instruction], voice: Voice = Voice("espeak", "en-us"), *, gap: float = 1.5,
            silence: float = 6.0, tone: float = 0.1, tone_gap: float = 0.1) -> Rendering:
     """The caller's side of `steps` at 16 kHz: each turn `gap` seconds after the one before (the IVR speaks
     then), a `silence` step `silence` seconds of nothing, keys as `tone`-second DTMF tones `tone_gap` apart;
     `gap` seconds of quiet before the first turn and after the last."""
     parts: list[FloatArray] = []
-    turns: list[Turn] = []
+    turns: list[Span] = []
     at = 0.0
     spoken: dict[str, FloatArray] = {}
     for step in steps:
@@ -157,7 +157,7 @@ def render(steps: Sequence[CallerStep], voice: Voice = Voice("espeak", "en-us"),
         else:
             text, sound = "", np.zeros(round(silence * RATE), np.float32)
         parts.append(sound)
-        turns.append(Turn(step.kind, text, at, at + len(sound) / RATE))
+        turns.append(Span(step.kind, text, at, at + len(sound) / RATE))
         at += len(sound) / RATE
     parts.append(np.zeros(round(gap * RATE), np.float32))
     return Rendering(Audio.mono(np.concatenate(parts), RATE, "synth"), tuple(turns))

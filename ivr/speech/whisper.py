@@ -113,7 +113,7 @@ def substitutions(hypothesis: str, phrases: Sequence[str]) -> dict[str, float]:
 
 
 @dataclass(frozen=True)
-class Heard:
+class Hypothesis:
     """What `listen` chose: the text, its log-probability given the audio, its tokens, how many candidates were
     weighed, and the encoder's output (for word timings)."""
 
@@ -133,7 +133,7 @@ def window(speech: int) -> int:
 
 
 def listen(model: Any, tokenizer: Any, features: Any, phrases: Sequence[str], also: Sequence[str] = (),
-           beam_size: int = 5) -> Heard:
+           beam_size: int = 5) -> Hypothesis:
     """Choose what was said in `features` (log-mel, shape (80, frames)) among what Whisper hears freely and what
     the prompt accepts (`phrases`); `also`: more hypotheses to weigh (another decoding's). See the module
     docstring. `model` is a faster-whisper `WhisperModel`, `tokenizer` its `Tokenizer` for the language."""
@@ -157,13 +157,13 @@ def listen(model: Any, tokenizer: Any, features: Any, phrases: Sequence[str], al
         if text not in free and holds_phrase(text, wanted) and scored[text][0] + BONUS > value:
             chosen, value = text, scored[text][0] + BONUS
     if chosen is None:
-        return Heard("", -math.inf, [], len(pool), 0.0, encoded, used)
+        return Hypothesis("", -math.inf, [], len(pool), 0.0, encoded, used)
     # confidence: the chosen text's share of the probability of all it was weighed against
     share = 1.0 / sum(math.exp(min(50.0, scored[t][0] - scored[chosen][0])) for t in pool)
-    return Heard(chosen, scored[chosen][0], scored[chosen][1], len(pool), share, encoded, used)
+    return Hypothesis(chosen, scored[chosen][0], scored[chosen][1], len(pool), share, encoded, used)
 
 
-def hear(model: Any, tokenizer: Any, features: Any, phrases: Sequence[str], beam_size: int = 5) -> Heard:
+def hear(model: Any, tokenizer: Any, features: Any, phrases: Sequence[str], beam_size: int = 5) -> Hypothesis:
     """What was said in `features` (at most 30 s of log-mel) at a prompt accepting `phrases`: Whisper's 30 s
     window decoded with the phrases as hotwords, when that transcript holds one of them; else `listen`, with
     that transcript among the candidates."""
@@ -172,7 +172,7 @@ def hear(model: Any, tokenizer: Any, features: Any, phrases: Sequence[str], beam
     best = _decode(model, tokenizer, encoded, _hinted(model, tokenizer, accepted), beam_size, n=1)
     first, (mean, tokens) = next(iter(best.items()), ("", (0.0, [])))
     if not VERIFY_HOTWORDS and first and holds_phrase(first, [words(p) for p in accepted]):
-        return Heard(first, mean * (len(tokens) + 1), tokens, 1, math.exp(mean), encoded, used)
+        return Hypothesis(first, mean * (len(tokens) + 1), tokens, 1, math.exp(mean), encoded, used)
     return listen(model, tokenizer, features, accepted, also=[first] if first else [], beam_size=beam_size)
 
 

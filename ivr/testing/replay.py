@@ -23,7 +23,7 @@ from ivr.testing.sim import Call, Simulator
 
 
 @dataclass(frozen=True)
-class Event:
+class Answer:
     """One turn of a replayed call: what the line had just said, what the recording held, what was sent."""
 
     turn: int
@@ -45,7 +45,7 @@ class Verdict:
     turns: int = 0
     ok: bool = False
     reasons: list[str] = field(default_factory=list)
-    events: list[Event] = field(default_factory=list)
+    events: list[Answer] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     transcript: str = ""
@@ -75,17 +75,17 @@ def phrases(hints: str) -> list[str]:
     return [h.strip() for h in hints.split(",") if h.strip()]
 
 
-def answer(call: Call, turn: Utterance, transcriber: Transcriber, language: str | None) -> Event:
+def answer(call: Call, turn: Utterance, transcriber: Transcriber, language: str | None) -> Answer:
     """Answer the waiting `<Gather>` with one recorded turn."""
     gather = call.waiting
     assert gather is not None
     prompt, number = call.prompt, call.turns + 1
     if turn.kind == "dtmf":
         call.press(turn.digits or "")
-        event = Event(number, prompt, "dtmf", digits=turn.digits or "")
+        event = Answer(number, prompt, "dtmf", digits=turn.digits or "")
     elif turn.kind == "silence" or "speech" not in gather.input:
         call.silence()  # a keypad-only prompt does not listen: speech there is no input, as on Twilio
-        event = Event(number, prompt, "silence" if turn.kind == "silence" else "speech")
+        event = Answer(number, prompt, "silence" if turn.kind == "silence" else "speech")
     else:
         heard = transcriber.transcribe(turn.audio, phrases=phrases(gather.hints), language=language)
         text = " ".join(w for w in heard.text.split() if w != UNKNOWN) or heard.text.strip()
@@ -93,7 +93,7 @@ def answer(call: Call, turn: Utterance, transcriber: Transcriber, language: str 
             call.say(text, heard.confidence if heard.confidence is not None else 0.5)
         else:
             call.silence()
-        event = Event(number, prompt, "speech", text, heard.confidence)
+        event = Answer(number, prompt, "speech", text, heard.confidence)
     return replace(event, start=turn.start, end=turn.end, intent=call.headers.get("x-ivr-intent", ""),
                    node=call.node or "")
 

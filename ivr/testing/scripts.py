@@ -27,10 +27,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ivr.errors import FlowError, Problem
+from ivr.errors import Problem, ScriptError
 from ivr.files import files_of, stem
-from ivr.flow.loader import Lines, read_mapping, read_text
-from ivr.testing.sim import Call, Line, Simulator
+from ivr.flow.loader import LineNumbers, read_mapping, read_text
+from ivr.testing.sim import Call, Event, Simulator
 
 AGENT_ANSWERS = ("completed", "no-answer", "busy", "failed")
 #: expectation -> what its value must be
@@ -48,14 +48,8 @@ CALLER_STEPS = ("say", "press", "silence", "hang up")
 TOP_KEYS = ("flow", "path", "from", "description", "agent", "steps", "expect")
 
 
-class ScriptError(FlowError):
-    """A call script is invalid; every problem is listed with its file, line and key path."""
-
-    code = "invalid-script"
-
-
 @dataclass(frozen=True)
-class Step:
+class Instruction:
     kind: str  # say | press | silence | hang up | expect
     value: Any = None
     confidence: float = 0.92
@@ -74,7 +68,7 @@ class Script:
     caller: str = "+15551230000"
     description: str = ""
     agent: str = "completed"
-    steps: tuple[Step, ...] = ()
+    steps: tuple[Instruction, ...] = ()
 
     @property
     def name(self) -> str:
@@ -111,7 +105,7 @@ class Result:
         return "\n".join(out)
 
 
-def _wrapped(line: Line, width: int) -> list[str]:
+def _wrapped(line: Event, width: int) -> list[str]:
     rows = textwrap.wrap(str(line), width, subsequent_indent=" " * 10) or [""]
     return [f"  {row:<{width}} |" for row in rows]
 
@@ -157,7 +151,7 @@ def parse_script(text: str, file: str = "<script>") -> Script:
                   agent=str(agent), steps=tuple(steps))
 
 
-def _steps(raw: Any, lines: Lines, problems: list[Problem]) -> list[Step]:
+def _steps(raw: Any, lines: LineNumbers, problems: list[Problem]) -> list[Instruction]:
     if not isinstance(raw, list) or not raw:
         problems.append(Problem(("steps",), "expected a list of steps: say, press, silence, hang up, expect",
                                 "missing-key" if raw is None else "bad-value"))
@@ -168,7 +162,7 @@ def _steps(raw: Any, lines: Lines, problems: list[Problem]) -> list[Step]:
         if isinstance(item, str):
             kind = " ".join(item.split()).lower().replace("hangup", "hang up")
             if kind in ("silence", "hang up"):
-                steps.append(Step(kind, line=lines.get(path)))
+                steps.append(Instruction(kind, line=lines.get(path)))
                 continue
         elif isinstance(item, dict) and len(item) == 1:
             kind, value = next(iter(item.items()))
@@ -181,7 +175,8 @@ def _steps(raw: Any, lines: Lines, problems: list[Problem]) -> list[Step]:
     return steps
 
 
-def _step(kind: str, value: Any, path: tuple[str, ...], lines: Lines, problems: list[Problem]) -> Step | None:
+def _step(kind: str, value: Any, path: tuple[str, ...], lines: LineNumbers,
+          problems: list[Problem]) -> Instruction | None:
     line = lines.get(path)
     if kind == "say":
         if isinstance(value, dict):
@@ -197,14 +192,14 @@ def _step(kind: str, value: Any, path: tuple[str, ...], lines: Lines, problems: 
                 problems.append(Problem((*path, "confidence"), f"{raw!r} is not a confidence between 0 and 1",
                                         "bad-value"))
             if isinstance(text, str) and text.strip():
-                return Step("say", text, confidence, line)
+                return Instruction("say", text, confidence, line)
         elif isinstance(value, str) and value.strip():
-            return Step("say", value, line=line)
+            return Instruction("say", value, line=line)
         problems.append(Problem(path, f"{value!r}: say what? give the caller's words, or {{text, confidence}}",
                                 "bad-value"))
     elif kind == "press":
         if isinstance(value, str) and value and re.fullmatch(r"[0-9*#]+", value):
-            return Step("press", value, line=line)
+            return Instruction("press", value, line=line)
         problems.append(Problem(path, f"{value!r} is not a key sequence: use 0-9, * and #", "bad-value"))
     elif kind == "expect":
         return _expect(value, path, lines, problems)
@@ -216,11 +211,11 @@ def _step(kind: str, value: Any, path: tuple[str, ...], lines: Lines, problems: 
     return None
 
 
-def _expect(raw: Any, path: tuple[str, ...], lines: Lines, problems: list[Problem]) -> Step:
+def _expect(raw: Any, path: tuple[str, ...], lines: LineNumbers, problems: list[Problem]) -> Instruction:
     checks: dict[str, Any] = {}
     if not isinstance(raw, dict) or not raw:
         problems.append(Problem(path, f"expected a mapping of expectations: {list(EXPECTATIONS)}", "bad-value"))
-        return Step("expect", checks, line=lines.get(path))
+        return Instruction("expect", checks, line=lines.get(path))
     for key, value in raw.items():
         where = (*path, key)
         if key not in EXPECTATIONS:
@@ -242,7 +237,7 @@ def _expect(raw: Any, path: tuple[str, ...], lines: Lines, problems: list[Proble
             problems.append(Problem(where, f"expected {EXPECTATIONS[key]}, got {value!r}", "bad-value"))
         else:
             checks[key] = value
-    return Step("expect", checks, line=lines.get(path))
+    return Instruction("expect", checks, line=lines.get(path))
 
 
 def _regex_ok(value: Any) -> bool:
@@ -283,7 +278,7 @@ def run_script(script: Script, sim: Simulator) -> Result:
     return result
 
 
-ACTIONS: dict[str, Callable[[Call, Step], Any]] = {
+ACTIONS: dict[str, Callable[[Call, Instruction], Any]] = {
     "say": lambda call, step: call.say(step.value, step.confidence),
     "press": lambda call, step: call.press(step.value),
     "silence": lambda call, step: call.silence(),

@@ -24,9 +24,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ivr.errors import FlowError, Problem
+from ivr.errors import Problem, SidecarError
 from ivr.files import stem
-from ivr.flow.loader import Lines, read_mapping, read_text
+from ivr.flow.loader import LineNumbers, read_mapping, read_text
 from ivr.speech.audio import FORMATS
 from ivr.speech.transcript import ENGINES
 
@@ -46,13 +46,6 @@ KEYS = {
 }
 
 
-class SidecarError(FlowError):
-    """A sidecar expectation file is invalid, or has no single recording beside it; every problem is listed with
-    its file, line and key."""
-
-    code = "invalid-sidecar"
-
-
 @dataclass(frozen=True)
 class Sidecar:
     """One sidecar: its file, the recording beside it, and what the replayed call must do."""
@@ -66,7 +59,7 @@ class Sidecar:
     stt: str | None = None
     description: str = ""
     known_failure: str = ""
-    lines: Lines = field(default_factory=dict, hash=False, compare=False)
+    lines: LineNumbers = field(default_factory=dict, hash=False, compare=False)
 
     @property
     def name(self) -> str:

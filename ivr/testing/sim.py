@@ -28,7 +28,7 @@ from urllib.parse import unquote, urlencode, urljoin, urlsplit
 import httpx
 from twilio.request_validator import RequestValidator
 
-from ivr.errors import IvrError
+from ivr.errors import SimError
 
 #: Twilio's limit for a webhook to answer; slower is error 11200 and the caller hears an application error
 TWILIO_TIMEOUT = 15.0
@@ -48,14 +48,8 @@ EMPTY_VERBS = frozenset({"Hangup", "Reject", "Pause"})
 AgentAnswer = Literal["completed", "no-answer", "busy", "failed"]
 
 
-class SimError(IvrError):
-    """The simulator was misused (e.g. the caller answers when nothing waits for an answer)."""
-
-    code = "sim"
-
-
 @dataclass(frozen=True)
-class Line:
+class Event:
     """One line of a conversation: what the IVR said or played, what the caller did, or what happened."""
 
     who: Literal["ivr", "caller", "twilio"]
@@ -88,7 +82,7 @@ class Call:
     sid: str
     caller: str
     called: str
-    transcript: list[Line] = field(default_factory=list)
+    transcript: list[Event] = field(default_factory=list)
     status: str = "in-progress"
     errors: list[str] = field(default_factory=list)
     answered: int = 0  # Gathers answered (speech, keys, or silence that reached the app)
@@ -178,7 +172,7 @@ class Call:
         return gather
 
     def _caller(self, text: str) -> None:
-        self.transcript.append(Line("caller", text))
+        self.transcript.append(Event("caller", text))
 
     def _empty(self, gather: Gather) -> Call:
         if gather.action_on_empty_result:
@@ -194,7 +188,7 @@ class Call:
     def _fetch(self, url: str, method: str, fields: Mapping[str, str]) -> None:
         document = self.sim.request(self, url, method, fields)
         if document is None:
-            self.transcript.append(Line("ivr", APPLICATION_ERROR))
+            self.transcript.append(Event("ivr", APPLICATION_ERROR))
             self._finish("failed")
             return
         self._run(list(document), url)
@@ -227,14 +221,14 @@ class Call:
 
     def _speak(self, verb: ET.Element) -> None:
         if verb.tag == "Say":
-            self.transcript.append(Line("ivr", " ".join(" ".join(verb.itertext()).split())))
+            self.transcript.append(Event("ivr", " ".join(" ".join(verb.itertext()).split())))
         elif verb.tag == "Play":
-            self.transcript.append(Line("ivr", f"[plays {(verb.text or '').strip()}]"))
+            self.transcript.append(Event("ivr", f"[plays {(verb.text or '').strip()}]"))
 
     def _dial(self, verb: ET.Element, url: str) -> bool:
         """Connect the caller; True when the Dial's action took the call elsewhere."""
         target = " ".join((child.text or "").strip() for child in verb) or (verb.text or "").strip()
-        self.transcript.append(Line("twilio", f"dials {target}: {self.dial_answer}"))
+        self.transcript.append(Event("twilio", f"dials {target}: {self.dial_answer}"))
         action = verb.get("action")
         if action is None:
             return False
@@ -414,7 +408,7 @@ class Simulator:
     def _error(self, call: Call, code: str, message: str) -> list[ET.Element] | None:
         """Note what Twilio would report; no document (the caller hears the application error)."""
         call.errors.append(f"{code}: {message}")
-        call.transcript.append(Line("twilio", f"error {code}: {message}"))
+        call.transcript.append(Event("twilio", f"error {code}: {message}"))
         return None
 
     def close(self) -> None:
