@@ -7,9 +7,8 @@ import re
 
 from flask import Flask
 
-from ivr.line.settings import ENVIRONMENT
 from ivr.line.store import Store
-from tests.conftest import ROOT, Twilio
+from tests.conftest import Twilio
 
 
 def store_of(app: Flask) -> Store:
@@ -70,12 +69,6 @@ def test_a_retried_incoming_call_is_answered_as_before(twilio: Twilio) -> None:
     again = twilio.call(sid="CA" + "1" * 32)
     assert again.xml == call.xml
     assert re.search(r'action="/voice/acme/gather\?seq=1"', call.xml)
-
-
-def test_the_readme_documents_every_setting() -> None:
-    readme = (ROOT / "README.md").read_text()
-    for variable, meaning in ENVIRONMENT.values():
-        assert f"| `{variable}` | {meaning} |" in readme
 
 
 def test_responses_say_where_the_call_is_in_x_ivr_headers(twilio: Twilio) -> None:

@@ -4,14 +4,20 @@ tracebacks."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
-from ivr.cli.main import flow_schema, main, parse_line
+from ivr.cli.call import parse_line
+from ivr.cli.graph import flow_schema
+from ivr.cli.main import main
 from ivr.flow.caller import Digits, Heard, Silence, Speech
+from ivr.testing.scripts import load_script, run_script
+from ivr.testing.sim import Simulator
+from tests.conftest import TOKEN, make_app
 
 ROOT = Path(__file__).resolve().parent.parent
 ACME = str(ROOT / "flows/acme.yaml")
@@ -149,6 +155,20 @@ def test_call_json_trace(runner: CliRunner) -> None:
         (3, "confirm_cancel", "#1", "yes"),
     ]
     assert trace["events"][2]["prompt"].startswith("To confirm, you want to cancel the service on account 8 7 6 5")
+
+
+def test_a_script_written_from_ivr_call_holds_against_the_app(runner: CliRunner, tmp_path: Path) -> None:
+    """The confirmation number has one rule (8 digits, engine.confirmation_number): the app's and `ivr call`'s."""
+    result = runner.invoke(main, ["call", ACME], input="cancel\n#12345678\n#9\n#1\n")
+    said = next(line for line in result.output.splitlines() if "confirmation number is" in line)
+    assert re.search(r"confirmation number is( \d){8}\.", said), said
+    script = tmp_path / "from-call.call.yaml"
+    script.write_text("flow: acme\nsteps:\n  - say: cancel\n  - press: '12345678#'\n  - press: '9'\n  - press: '1'\n"
+                      "  - expect: {prompt_matches: 'confirmation number is( \\d){8}\\.'}\n"
+                      "expect: {outcome: cancelled}\n")
+    app = make_app("sqlite://")
+    outcome = run_script(load_script(script), Simulator(app, auth_token=TOKEN))
+    assert outcome.ok, outcome.report()
 
 
 def test_call_ends_when_the_caller_hangs_up(runner: CliRunner) -> None:

@@ -56,6 +56,14 @@ def test_a_wrong_token_is_heard_as_twilios_application_error(tmp_path: Path) -> 
     with serving(app) as url:
         result = CliRunner(env={"TWILIO_AUTH_TOKEN": "wrong"}).invoke(main, ["call", "acme", "--url", url])
     app.extensions["ivr"].store.close()
-    assert result.exit_code == 0
+    assert result.exit_code == 1  # the call failed: a script or CI must see it
     assert "We are sorry, an application error has occurred. Goodbye." in result.output
     assert f"11200: {url}/voice/acme answered HTTP 403" in result.output
+    assert f"error: the call to {url} failed: 11200: {url}/voice/acme answered HTTP 403" in result.output
+
+
+def test_a_line_that_is_not_there_fails_the_call() -> None:
+    result = CliRunner(env={"TWILIO_AUTH_TOKEN": "x"}).invoke(main, ["call", "acme", "--url", "http://127.0.0.1:9",
+                                                                      "--format", "json"], input="cancel\n")
+    assert result.exit_code == 1
+    assert "error: the call to http://127.0.0.1:9 failed: 11200: http://127.0.0.1:9/voice/acme:" in result.output

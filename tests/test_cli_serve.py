@@ -19,7 +19,8 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from ivr.cli.main import main, serve_app, serve_settings
+from ivr.cli.main import main
+from ivr.cli.serve import serve_app, serve_settings
 from ivr.errors import UsageError
 from ivr.line.settings import ENVIRONMENT, Settings
 from tests.conftest import ACME, ROOT, TOKEN, sign

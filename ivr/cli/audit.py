@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from ivr.cli.common import needs
 from ivr.errors import UsageError
 from ivr.line.settings import DEFAULT_DATABASE, ENVIRONMENT
 
@@ -67,6 +68,7 @@ def check_database_url(url: str) -> None:
 def opened(url: str) -> Iterator[Store]:
     """The store at `url`, for reading. Opening a `Store` creates its tables, so a SQLite file that is not there
     is refused here (a typo in the path would otherwise show an empty, newly created store)."""
+    needs("line", "reading the call store")
     check_database_url(url)
     file = sqlite_file(url)
     if file is not None and not file.is_file():

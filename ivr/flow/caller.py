@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ivr.flow.nodes import DTMF_KEYS
+
 #: the text form of silence, and of an answer no node understands (the proof's "junk")
 SILENCE_TEXT = "(silence)"
 
@@ -45,10 +47,10 @@ def as_text(heard: Heard) -> str:
 
 def from_text(text: str) -> Heard:
     """The answer `as_text` wrote (and what a person types at `ivr call`): `#` then keys, `(silence)` or an empty
-    line, else speech. A lone `#` is the key `#`."""
+    line, else speech (`#hello` too). A lone `#` is the key `#`."""
     stripped = text.strip()
     if not stripped or stripped == SILENCE_TEXT:
         return Silence()
-    if stripped.startswith("#") and len(stripped) > 1:
-        return Digits(stripped[1:])
+    if stripped.startswith("#") and all(k in DTMF_KEYS for k in stripped[1:]):
+        return Digits(stripped[1:] or "#")
     return Speech(stripped)

@@ -25,6 +25,12 @@ from ivr.flow.intents import Meaning, interpret
 
 #: the outcome of a call the flow itself broke (an effect failed with no `on_error`, a loop that takes no turn)
 ERROR_OUTCOME = "error"
+#: the built-in effect that records a cancellation; its result is the confirmation number read to the caller
+RECORD_CANCELLATION = "record_cancellation"
+#: confirmation numbers have this many digits and never start with 0, wherever they are made (the app's store
+#: draws them at random and keeps them unique; `ivr call` derives one from the call), so a call script written
+#: against one holds against the other
+CONFIRMATION_DIGITS = 8
 #: automatic nodes (say, set, branch) followed in one step before the engine gives up on a zero-turn loop
 MAX_HOPS = 1000
 _FORMATTER = string.Formatter()
@@ -300,3 +306,10 @@ def advance(flow: f.Flow, state: CallState, heard: Heard | EffectResult) -> Step
         prompts += _prompts(node.prompt, variables)
     stay = replace(after, no_input=decision.no_input, no_match=decision.no_match)
     return Step(stay, prompts, gather_for(flow, state.node), meaning=meaning, path=(state.node,))
+
+
+def confirmation_number(draw: int) -> str:
+    """The confirmation number for `draw` (any non-negative integer: a random draw, or a seed from the call):
+    `CONFIRMATION_DIGITS` digits, the first not 0."""
+    low = 10 ** (CONFIRMATION_DIGITS - 1)
+    return str(low + draw % (9 * low))

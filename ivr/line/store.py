@@ -33,6 +33,7 @@ from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import ArgumentError, IntegrityError, OperationalError, ProgrammingError, SQLAlchemyError
 
 from ivr.errors import StoreError
+from ivr.flow.engine import CONFIRMATION_DIGITS, confirmation_number
 
 try:
     import fcntl
@@ -292,7 +293,7 @@ class Transaction:
         if existing is not None:
             return str(existing)
         for _ in range(20):
-            number = f"{secrets.randbelow(90_000_000) + 10_000_000}"
+            number = confirmation_number(secrets.randbelow(10 ** CONFIRMATION_DIGITS))
             if self.conn.execute(_CONFIRMATION_TAKEN, {"b_number": number}).first() is None:
                 break
         self.conn.execute(cancellations.insert(), {

@@ -73,7 +73,7 @@ def request_effect(ctx: EffectCall) -> engine.EffectResult:
     return engine.EffectResult()
 
 
-BUILTIN_EFFECTS: dict[str, EffectHandler] = {"record_cancellation": record_cancellation}
+BUILTIN_EFFECTS: dict[str, EffectHandler] = {engine.RECORD_CANCELLATION: record_cancellation}
 
 
 def state_json(state: engine.CallState) -> dict[str, Any]:

@@ -6,7 +6,6 @@ Heavy imports (the web app, the recognisers, numpy) happen inside the commands, 
 from __future__ import annotations
 
 import json
-import os
 import sys
 import tempfile
 import xml.etree.ElementTree as ET
@@ -16,6 +15,7 @@ from typing import Any
 
 import click
 
+from ivr.cli.common import live_token, needs
 from ivr.errors import UsageError
 
 STT_ENGINES = click.Choice(["vosk", "whisper"])
@@ -48,6 +48,8 @@ def replay_cmd(flow_file: str, paths: tuple[str, ...], within: int | None, expec
                fmt: str) -> None:
     """Replay recorded calls (a file each, a directory of them, or a directory of per-turn clips) against FLOW's
     line; exit 1 when any call misses its expectation."""
+    needs("testing", "ivr replay")
+    needs("speech", "ivr replay")
     from ivr.flow.loader import load_flow
     from ivr.speech.choose import get_transcriber
     from ivr.testing.replay import Verdict, recordings, replay
@@ -86,14 +88,6 @@ def _line(flow_file: str, url: str | None, store_dir: str) -> tuple[Any, str]:
     return app, token_of(app)
 
 
-def live_token() -> str:
-    """The auth token to sign requests to a live line with, as Twilio does: TWILIO_AUTH_TOKEN."""
-    token = os.environ.get("TWILIO_AUTH_TOKEN", "")
-    if not token:
-        raise UsageError("--url needs the line's auth token in TWILIO_AUTH_TOKEN, to sign requests as Twilio does")
-    return token
-
-
 def _render(verdicts: list[Any], fmt: str) -> str:
     if fmt == "json":
         return json.dumps({"calls": [v.to_json() for v in verdicts]}, indent=2, ensure_ascii=False) + "\n"
@@ -122,6 +116,7 @@ def transcribe_cmd(files: tuple[str, ...], flow_file: str | None, node: str | No
                    vosk_model: str | None, no_cache: bool, fmt: str) -> None:
     """Print what each audio file says (and, with --flow, the intent and digits the IVR would take)."""
     phrases: tuple[str, ...]
+    needs("speech", "ivr transcribe")
     from ivr.speech.audio import load_all
     from ivr.speech.choose import get_transcriber
     from ivr.speech.dtmf import RATE, tones
