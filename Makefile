@@ -1,12 +1,15 @@
-# Everything a newcomer or CI needs, from a fresh machine: `make demo` and `make test` (see README).
+# Everything a newcomer or CI needs, from a fresh Debian machine: `make demo` and `make test` (see README).
+# Both create and use a project virtualenv (.venv), so Debian's own, externally managed Python works too, and
+# install the Debian packages the demo and the tests use (with sudo when you are not root).
 PYTHON ?= python3
-# Debian packages the tests use: graphviz (`dot` validates the graphs `ivr graph --format dot` draws), ffmpeg
-# (pydub decodes MP3, FLAC, OGG and mu-law with it), espeak-ng, flite and sox (synthesised callers, the telephone
-# channel)
+VENV := .venv
+PY := $(VENV)/bin/python
+# Debian packages: graphviz (`dot` validates the graphs `ivr graph --format dot` draws), ffmpeg (pydub decodes
+# MP3, FLAC, OGG and mu-law with it), espeak-ng, flite and sox (synthesised callers, the telephone channel)
 APT_PACKAGES := graphviz ffmpeg espeak-ng flite sox
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup system demo test test-fast lint bench
+.PHONY: setup system venv demo test test-fast lint docs bench
 
 system:
 	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
@@ -15,27 +18,40 @@ system:
 		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; \
 	fi
 
-setup: system
-	$(PYTHON) -m pip install --quiet --disable-pip-version-check --root-user-action=ignore -e '.[dev]'
+# Debian's python3 has no venv module until python3-venv is installed: install it when creating the venv fails
+$(PY):
+	@$(PYTHON) -m venv $(VENV) 2>/dev/null || { \
+		echo "installing Debian's python3-venv"; rm -rf $(VENV); \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq python3-venv >/dev/null && \
+		$(PYTHON) -m venv $(VENV); }
+
+venv: $(PY)
+
+setup: system venv
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 
 demo: setup
-	bash scripts/demo.sh
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" bash scripts/demo.sh
 
 test: setup
-	$(PYTHON) -m pytest
+	$(PY) -m pytest
 
 test-fast: setup
-	$(PYTHON) -m pytest -m 'not slow'
+	$(PY) -m pytest -m 'not slow'
 
 lint: setup
-	$(PYTHON) -m ruff check .
-	$(PYTHON) -m mypy
-	lint-imports
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
+
+docs: setup
+	$(VENV)/bin/mkdocs build --strict --site-dir site
 
 bench: setup
-	$(PYTHON) bench/check_scaling.py
-	$(PYTHON) bench/webhook_load.py
-	$(PYTHON) bench/sim_throughput.py
-	$(PYTHON) bench/audio_robustness.py
-	$(PYTHON) bench/replay_speed.py
-	$(PYTHON) bench/accuracy.py
+	$(PY) bench/check_scaling.py
+	$(PY) bench/import_time.py
+	$(PY) bench/webhook_load.py
+	$(PY) bench/sim_throughput.py
+	$(PY) bench/audio_robustness.py
+	$(PY) bench/replay_speed.py
+	$(PY) bench/accuracy.py

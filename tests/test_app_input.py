@@ -23,7 +23,7 @@ from ivr.line.app import create_app
 from ivr.line.settings import Settings
 from ivr.line.store import Store, metadata
 from ivr.line.webhook import EffectCall
-from tests.conftest import ACME, BASE, POSTGRES, ROOT, TOKEN, Call, Twilio, make_app, sign
+from tests.conftest import ACME, BASE, POSTGRES, ROOT, TOKEN, Call, Twilio, make_app, need_postgres, sign
 
 SIG = "X-Twilio-Signature"
 AGENT = "+18005550100"
@@ -71,6 +71,8 @@ def refuse_cancellations(store: Store, schema: str | None) -> None:
 def shared(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
     """One app per database for the tests that only touch calls of their own (every test's CallSids are new):
     a store per test would take most of the run."""
+    if request.param == "postgresql":
+        need_postgres()
     url, schema = ((f"sqlite:///{tmp_path_factory.mktemp('shared') / 'calls.db'}", None)
                    if request.param == "sqlite" else (POSTGRES, f"ivr_test_{uuid.uuid4().hex[:12]}"))
     store = Store(url, schema=schema)

@@ -18,11 +18,11 @@ from ivr.speech.synth import Voice
 from ivr.testing.scripts import CALLER_STEPS, Script, load_script, run_script
 from ivr.testing.sidecar import Sidecar, load_sidecar
 from ivr.testing.sim import Simulator
-from tests.conftest import ROOT
+from tests.conftest import ROOT, found
 
 AUDIO = ROOT / "audio"
 FLOWS = {flow.name: flow for flow in (load_flow(p)[0] for p in sorted((ROOT / "flows").glob("*.yaml")))}
-SCRIPTS = sorted(AUDIO.glob("*/*.call.yaml"))
+SCRIPTS = found(AUDIO.glob("*/*.call.yaml"))
 KIND = {"say": "speech", "press": "dtmf", "silence": "silence"}
 
 

@@ -12,6 +12,7 @@ import pytest
 from ivr.flow.loader import load_flow
 from ivr.flow.model import Flow
 from ivr.proof.report import check
+from tests.conftest import found
 
 ROOT = Path(__file__).resolve().parent.parent
 LADDER = [{"say": "Sorry?"}, {"say": "Let me get someone.", "goto": "agent"}]
@@ -91,11 +92,17 @@ NEAR_MISSES = [
 ]
 
 
+#: the near misses `ivr check` fails (exit 1); the others pass with warnings, stated here rather than derived from
+#: the findings' severities, which is what `Report.ok` itself does
+FAILING = {"zero-turn loop", "dead end", "too slow for N", "shadowed cancel", "two save offers",
+           "cancel transfers instead"}
+
+
 @pytest.mark.parametrize(("name", "flow", "codes"), NEAR_MISSES, ids=[n for n, _, _ in NEAR_MISSES])
 def test_near_miss_findings(name: str, flow: Flow, codes: set[str]) -> None:
     report = check(flow)
     assert {x.code for x in report.findings} == codes
-    assert report.ok == (not any(x.severity == "error" for x in report.findings))
+    assert report.ok is (name not in FAILING)
 
 
 def test_missing_audio_is_an_error_only_when_audio_files_are_known() -> None:
@@ -168,7 +175,7 @@ def test_a_counter_state_is_its_own_state() -> None:
     assert report.states == 8
 
 
-@pytest.mark.parametrize("path", sorted((ROOT / "flows").glob("*.yaml")), ids=lambda p: p.name)
+@pytest.mark.parametrize("path", found((ROOT / "flows").glob("*.yaml")), ids=lambda p: p.name)
 def test_example_flows_are_proven_with_no_findings(path: Path) -> None:
     flow, _ = load_flow(path)
     report = check(flow, audio_files=[p.name for p in (ROOT / "audio").iterdir()])

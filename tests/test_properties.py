@@ -307,12 +307,19 @@ def test_canceller_arrives_within_worst_case(data: dict[str, Any], draw: st.Data
     inputs = caller_inputs(flow)
     step = start(flow)
     prefix = draw.draw(st.integers(0, 4), label="prefix length")
-    while prefix and not step.ended:  # any caller, any effect result: every state reached is one the checker saw
-        if step.state.waiting == "effect":
-            step = advance(flow, step.state, EffectResult(ok=draw.draw(st.booleans(), label="effect ok")))
-        else:
-            step = advance(flow, step.state, draw.draw(inputs, label="caller"))
-            prefix -= 1
+
+    def settled(after: Step) -> Step:  # effects on the way, succeeding or failing as drawn
+        while after.state.waiting == "effect" and not after.ended:
+            after = advance(flow, after.state, EffectResult(ok=draw.draw(st.booleans(), label="effect ok")))
+        return after
+
+    step = settled(step)
+    assume(not step.ended)  # a flow that ends before its first prompt has no caller to cancel
+    while prefix:  # any caller, any effect result: every state reached is one the checker saw
+        after = settled(advance(flow, step.state, draw.draw(inputs, label="caller")))
+        if after.ended:  # stop at the last prompt before an ending: the canceller always has a call to cancel
+            break
+        step, prefix = after, prefix - 1
     turns = 0
     while not step.ended:
         if step.state.waiting == "effect":
@@ -322,8 +329,7 @@ def test_canceller_arrives_within_worst_case(data: dict[str, Any], draw: st.Data
         answers = canceller_answers(flow, step.state.node)
         step = advance(flow, step.state, draw.draw(st.sampled_from(answers), label="canceller"))
         turns += 1
-    if turns:
-        assert step.outcome == GOAL
+    assert step.outcome == GOAL
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -29,12 +29,13 @@ import pytest
 from flask import Flask
 from gunicorn.config import KNOWN_SETTINGS
 
+from ivr.errors import StoreError
 from ivr.flow import engine
 from ivr.line.app import create_app
 from ivr.line.settings import Settings
 from ivr.line.store import Store
 from ivr.line.webhook import EffectCall, EffectHandler, request_effect
-from tests.conftest import ACME, ROOT, TOKEN, Call, Twilio, make_app, sign
+from tests.conftest import ACME, ROOT, TOKEN, Call, Twilio, make_app, need_postgres, sign
 
 T = TypeVar("T")
 StoreUrl = tuple[str, str | None]
@@ -453,6 +454,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'calls.db'}"
         return
+    need_postgres()
     name = f"ivr_workers_{uuid.uuid4().hex[:12]}"
     with psycopg.connect("host=127.0.0.1 port=5432 dbname=test", autocommit=True) as admin:
         admin.execute(f'CREATE DATABASE "{name}"')
@@ -548,3 +550,45 @@ def test_gunicorn_two_workers_booting_on_an_empty_database_both_start(server: Gu
         check_call(store, sid, "cancelled", answers[-1])
     finally:
         store.close()
+
+
+# -- a store that cannot be opened: one line, not a traceback from every worker ----------------------------
+
+DOWN = [
+    ("postgresql://ivr@127.0.0.1:1/ivr", "cannot open the call store at 'postgresql://ivr@127.0.0.1:1/ivr': "
+                                         "connection refused"),
+    ("postgresql://ivr:secret@nohost.invalid/ivr", "cannot open the call store at "
+                                                   "'postgresql://ivr:***@nohost.invalid/ivr': unknown host "
+                                                   "'nohost.invalid'"),
+]
+
+
+@pytest.mark.parametrize(("url", "message"), DOWN)
+def test_gunicorn_with_a_store_that_is_down_says_so_in_one_line(url: str, message: str) -> None:
+    environment = {**os.environ, "IVR_FLOWS": "flows/acme.yaml", "TWILIO_AUTH_TOKEN": TOKEN, "IVR_DATABASE_URL": url}
+    run = subprocess.run([sys.executable, "-m", "gunicorn", "-w", "2", "-b", f"127.0.0.1:{free_port()}",
+                          *NO_CONTROL_SOCKET, "ivr.line.app:create_app()"], cwd=ROOT, env=environment,
+                         capture_output=True, text=True, timeout=60)
+    assert run.returncode == 3, run.stderr  # gunicorn's "worker failed to boot": the master stops
+    # gunicorn's own lines start with a timestamp; what each worker printed is the rest
+    printed = [line for line in run.stderr.splitlines() if not line.startswith("[")]
+    assert printed and set(printed) == {f"ivr: {message}"}, run.stderr
+    assert "Reason: Worker failed to boot." in run.stderr
+    assert "Traceback" not in run.stderr
+
+
+@pytest.mark.parametrize(("url", "message"), DOWN)
+def test_create_app_says_why_the_store_cannot_be_opened(url: str, message: str) -> None:
+    with pytest.raises(StoreError, match=f"^{re.escape(message)}$"):
+        create_app([ACME], Settings(auth_token=TOKEN, database_url=url))
+
+
+def test_create_app_from_the_environment_logs_one_line_and_exits_as_a_failed_boot(
+        monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    url, message = DOWN[0]
+    for name, value in {"IVR_FLOWS": str(ACME), "TWILIO_AUTH_TOKEN": TOKEN, "IVR_DATABASE_URL": url}.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(SystemExit) as exited:
+        create_app()
+    assert exited.value.code == 3
+    assert [(r.levelname, r.getMessage()) for r in caplog.records] == [("CRITICAL", f"ivr: {message}")]
