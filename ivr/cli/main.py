@@ -16,6 +16,7 @@ from ivr.cli.audit import calls_group, cancellations_group
 from ivr.cli.call import call_cmd
 from ivr.cli.check import check_cmd
 from ivr.cli.graph import graph_cmd, schema_cmd
+from ivr.cli.init import init_cmd
 from ivr.cli.replay import replay_cmd, transcribe_cmd
 from ivr.cli.serve import serve_cmd
 from ivr.cli.synth import synth_cmd
@@ -37,6 +38,6 @@ def main() -> None:
     """Run, prove and test phone menus (IVRs)."""
 
 
-for command in (check_cmd, call_cmd, graph_cmd, schema_cmd, serve_cmd, calls_group, cancellations_group,
-                synth_cmd, replay_cmd, transcribe_cmd):
+for command in (check_cmd, call_cmd, graph_cmd, schema_cmd, init_cmd, serve_cmd, calls_group,
+                cancellations_group, synth_cmd, replay_cmd, transcribe_cmd):
     main.add_command(command)

@@ -96,6 +96,7 @@ def serve_cmd(flows: tuple[str, ...], host: str, port: int, database: str | None
     show in `ps`). Other settings come from the IVR_* variables, which the options override. For production,
     run gunicorn "ivr.line.app:create_app()" with the same variables.
     """
+    needs("line", "ivr serve")  # before the settings: on a base install, say what to install first
     settings = serve_settings(os.environ, database=database, public_url=public_url, proxy_headers=proxy_headers,
                               fallback_number=fallback_number, insecure=insecure)
     app, banner = serve_app(flows, settings, host, port)

@@ -16,12 +16,16 @@
   `ivr replay` prints for the call (each turn heard, with confidence, intent and node) and the conversation.
 - Fixtures: `ivr_app` (the real webhook app for the chosen flows, on a fresh SQLite store, with signature checks
   on), `ivr_sim` (a fake Twilio driving it, or a live line with `--ivr-url`), `ivr_call(flow, caller=...)`.
-- Choosing flows: `--ivr-flows PATH` (repeatable), the ini option `ivr_flows`, default `flows/`; per test, the
-  marker `@pytest.mark.ivr_flows("flows/gym.yaml")`. `--ivr-url URL` runs the same scripts against a deployed
-  line (its auth token from `--ivr-auth-token` or `TWILIO_AUTH_TOKEN`).
+- Choosing flows: `--ivr-flows PATH` (repeatable, relative to where pytest runs), the ini option `ivr_flows`
+  (relative to the config file that sets it, so `pytest` works from any directory of a project), default
+  `flows/` beside that file; per test, the marker `@pytest.mark.ivr_flows("flows/gym.yaml")` (relative to the
+  config file too). `--ivr-url URL` runs the same scripts against a deployed line (its auth token from
+  `--ivr-auth-token` or `TWILIO_AUTH_TOKEN`).
 
 pytest imports this module in every run of every project that has ivr installed, so it imports nothing heavy
-until a test asks for it (or a file it collects is a call script or a sidecar).
+until a test asks for it (or a file it collects is a call script or a sidecar). What it then needs comes with
+`ivrkit[testing]` (recordings: `[testing,speech]`); when that is not installed, the test or the collection fails
+with the `pip install` to run (`MissingExtra`), not with an ImportError.
 """
 
 from __future__ import annotations
@@ -30,11 +34,13 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import pytest
 
+from ivr.errors import FlowFileError, IvrError, MissingExtra
 from ivr.files import kind_of
 
 if TYPE_CHECKING:
@@ -68,7 +74,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "ivr_flows(*paths): the flow files or directories this test's app serves "
-                                       "(relative to the rootdir)")
+                                       "(relative to the directory of pytest's config file)")
     config.stash[_SESSION] = {}
     if config.getoption("--ivr-url") and not _token(config):
         raise pytest.UsageError("--ivr-url needs the line's auth token: --ivr-auth-token or TWILIO_AUTH_TOKEN")
@@ -91,39 +97,93 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Col
     return None
 
 
-def _flows(config: pytest.Config, marker: pytest.Mark | None = None) -> list[str]:
-    """Flow paths: a marker's and the ini option's are relative to the rootdir, like other ini paths; the
-    command line's are relative to where pytest was run, like other paths on the command line."""
+@contextmanager
+def _extra(extra: str, what: str) -> Iterator[None]:
+    """A library of `extra` that is not installed becomes `MissingExtra`, whose message names the pip command."""
+    try:
+        yield
+    except ModuleNotFoundError as exc:
+        if not exc.name or exc.name.partition(".")[0] == "ivr":  # ivr itself is broken: not a missing extra
+            raise
+        raise MissingExtra(extra, what, exc.name) from None
+
+
+def _config_file(config: pytest.Config) -> str:
+    return str(config.inipath) if config.inipath else "pytest's config file (none was found: e.g. pyproject.toml)"
+
+
+def _flow_paths(config: pytest.Config, marker: pytest.Mark | None) -> tuple[list[str], Path, str]:
+    """The flow paths as given, the directory they are relative to, and where they were given (for messages).
+
+    The command line's are relative to where pytest runs, like any path on a command line; the ini option's and a
+    marker's are relative to the config file's directory, like a project's other settings, so that `pytest` run
+    from any directory of the project serves the same flows."""
+    project = config.inipath.parent if config.inipath else config.rootpath
     if marker is not None and marker.args:
-        given, base = [str(a) for a in marker.args], config.rootpath
-    elif config.getoption("--ivr-flows"):
-        given, base = config.getoption("--ivr-flows"), config.invocation_params.dir
-    else:
-        given, base = config.getini("ivr_flows") or ["flows"], config.rootpath
+        return [str(a) for a in marker.args], project, f"an ivr_flows marker's path, relative to {project}"
+    if config.getoption("--ivr-flows"):
+        return config.getoption("--ivr-flows"), config.invocation_params.dir, \
+            "--ivr-flows's path, relative to where pytest runs"
+    given = config.getini("ivr_flows")
+    if given:
+        return given, project, f"the ini option ivr_flows in {_config_file(config)}, relative to that file"
+    return ["flows"], project, f"the default, as {_config_file(config)} sets no ini option ivr_flows"
+
+
+def _flows(config: pytest.Config, marker: pytest.Mark | None = None) -> list[str]:
+    given, base, _ = _flow_paths(config, marker)
     return [str(base / p) for p in given]  # an absolute p stays itself
 
 
-def _build(config: pytest.Config, flows: list[str], store_dir: str) -> tuple[Simulator, App | None]:
-    """A simulator for the live line (--ivr-url), or for a fresh in-process app serving `flows`."""
-    from ivr.testing.sim import Simulator
+def _served(config: pytest.Config, marker: pytest.Mark | None = None) -> list[str]:
+    """The flows an in-process app serves, each of which must exist: one that does not names the path tried, where
+    it came from, and how to give the flows."""
+    given, base, source = _flow_paths(config, marker)
+    for path in (base / p for p in given):
+        if not path.exists():
+            raise FlowFileError(f"{path}: no such flow file or directory ({source}). Give the flows with "
+                                f"--ivr-flows PATH, or with the ini option ivr_flows in {_config_file(config)}")
+    return _flows(config, marker)
 
+
+def _local_app(config: pytest.Config, directory: str | Path, marker: pytest.Mark | None = None) -> App:
+    with _extra("testing", "ivr's pytest plugin"):
+        from ivr.line.app import local_app
+
+    return local_app(_served(config, marker), directory)
+
+
+def _simulator() -> type[Simulator]:
+    with _extra("testing", "ivr's pytest plugin"):
+        from ivr.testing.sim import Simulator
+    return Simulator
+
+
+def _build(config: pytest.Config, store_dir: str) -> tuple[Simulator, App | None]:
+    """A simulator for the live line (--ivr-url), or for a fresh in-process app serving the chosen flows."""
     url = config.getoption("--ivr-url")
     if url:
-        return Simulator(url, auth_token=_token(config)), None
-    from ivr.line.app import local_app, token_of
+        return _simulator()(url, auth_token=_token(config)), None
+    app = _local_app(config, store_dir)
+    from ivr.line.app import token_of
 
-    app = local_app(flows, store_dir)
-    return Simulator(app, auth_token=token_of(app), status_callback=None), app
+    return _simulator()(app, auth_token=token_of(app), status_callback=None), app
 
 
 def _shared(config: pytest.Config) -> Simulator:
-    """One app and simulator for all collected call scripts of the session."""
+    """One app and simulator for all collected call scripts of the session (or, once, the error that stopped it)."""
     session = config.stash[_SESSION]
+    if "error" in session:
+        raise session["error"]
     if "sim" not in session:
         store_dir = tempfile.mkdtemp(prefix="ivr-scripts-")
         closers = session.setdefault("closers", [])
         closers.append(lambda: shutil.rmtree(store_dir, ignore_errors=True))  # run last: closers go in reverse
-        sim, app = _build(config, _flows(config), store_dir)
+        try:
+            sim, app = _build(config, store_dir)
+        except IvrError as exc:  # every script reports it, and the app is not built again for each
+            session["error"] = exc
+            raise
         session["sim"] = sim
         closers.append(sim.close)
         if app is not None:
@@ -141,7 +201,6 @@ def _flow(config: pytest.Config, sidecar: Sidecar) -> Flow | None:
     if "served" in session:
         return sidecar.flow_in(session["served"])
     if "local" not in session:
-        from ivr.errors import IvrError
         from ivr.files import flow_files
         from ivr.flow.loader import load_flow
 
@@ -154,7 +213,8 @@ def _flow(config: pytest.Config, sidecar: Sidecar) -> Flow | None:
 
 def _transcriber(config: pytest.Config, stt: str | None, language: str | None) -> Transcriber:
     """One recogniser per engine and language for the session, so that a model loads once."""
-    from ivr.speech.choose import get_transcriber
+    with _extra("testing,speech", "ivr's pytest plugin (recorded calls)"):
+        from ivr.speech.choose import get_transcriber
 
     name = stt or config.getoption("--ivr-stt")
     made = config.stash[_SESSION].setdefault("transcribers", {})
@@ -173,9 +233,11 @@ class ScriptFailed(Exception):
 
 class ScriptFile(pytest.File):
     def collect(self) -> Iterator[pytest.Item]:
-        from ivr.errors import IvrError
-        from ivr.testing.scripts import load_script
-
+        try:
+            with _extra("testing", "ivr's pytest plugin"):
+                from ivr.testing.scripts import load_script
+        except MissingExtra as exc:
+            raise self.CollectError(str(exc)) from None
         try:
             script = load_script(self.path)
         except IvrError as exc:
@@ -196,8 +258,6 @@ class ScriptItem(pytest.Item):
             raise ScriptFailed(result)
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
-        from ivr.errors import IvrError
-
         if isinstance(excinfo.value, ScriptFailed | IvrError):  # a person's mistake: the message says it all
             return str(excinfo.value)
         return str(super().repr_failure(excinfo))
@@ -217,9 +277,12 @@ class RecordingFailed(Exception):
 
 class SidecarFile(pytest.File):
     def collect(self) -> Iterator[pytest.Item]:
-        from ivr.errors import IvrError
-        from ivr.testing.sidecar import load_sidecar
-
+        try:
+            with _extra("testing,speech", "ivr's pytest plugin (recorded calls)"):
+                from ivr.testing.replay import replay  # noqa: F401  (what running it needs, checked now)
+                from ivr.testing.sidecar import load_sidecar
+        except MissingExtra as exc:
+            raise self.CollectError(str(exc)) from None
         try:
             sidecar = load_sidecar(self.path)
         except IvrError as exc:
@@ -248,8 +311,6 @@ class SidecarItem(pytest.Item):
             raise RecordingFailed(sidecar, verdict)
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
-        from ivr.errors import IvrError
-
         if isinstance(excinfo.value, RecordingFailed | IvrError):  # the report, or a person's mistake, says it all
             return str(excinfo.value)
         return str(super().repr_failure(excinfo))
@@ -259,17 +320,21 @@ class SidecarItem(pytest.Item):
                                                              if self.sidecar.description else "")
 
 
+def _fail(exc: IvrError) -> NoReturn:
+    """Fail a test with a person's mistake: its message alone, not chained to the exception that carried it."""
+    __tracebackhide__ = True
+    failure = pytest.fail.Exception(str(exc), pytrace=False)
+    failure.__suppress_context__ = True
+    raise failure
+
+
 @pytest.fixture
 def ivr_app(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[App]:
     """The real webhook app serving the chosen flows, on a fresh SQLite store in tmp_path."""
-    from ivr.errors import IvrError
-    from ivr.line.app import local_app
-
-    flows = _flows(request.config, request.node.get_closest_marker("ivr_flows"))
     try:
-        app = local_app(flows, tmp_path)
-    except IvrError as exc:  # a flow that does not load: its message, not the loader's traceback
-        pytest.fail(str(exc), pytrace=False)
+        app = _local_app(request.config, tmp_path, request.node.get_closest_marker("ivr_flows"))
+    except IvrError as exc:  # a flow that does not load, a missing extra: its message, not a traceback
+        _fail(exc)
     yield app
     app.extensions["ivr"].store.close()
 
@@ -277,14 +342,16 @@ def ivr_app(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[App]:
 @pytest.fixture
 def ivr_sim(request: pytest.FixtureRequest) -> Iterator[Simulator]:
     """A fake Twilio for `ivr_app` (or for the live line given with --ivr-url)."""
-    from ivr.line.app import token_of
-    from ivr.testing.sim import Simulator
+    try:
+        if request.config.getoption("--ivr-url"):
+            sim, _ = _build(request.config, "")
+        else:
+            app = request.getfixturevalue("ivr_app")
+            from ivr.line.app import token_of
 
-    if request.config.getoption("--ivr-url"):
-        sim, _ = _build(request.config, [], "")
-    else:
-        app = request.getfixturevalue("ivr_app")
-        sim = Simulator(app, auth_token=token_of(app))
+            sim = _simulator()(app, auth_token=token_of(app))
+    except MissingExtra as exc:
+        _fail(exc)
     yield sim
     sim.close()
 
