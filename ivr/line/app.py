@@ -34,7 +34,7 @@ from twilio.request_validator import SIGNATURE_HEADER, RequestValidator
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from ivr.errors import StoreError, UsageError
+from ivr.errors import IvrError, StoreError, UsageError
 from ivr.files import flow_files
 from ivr.flow.loader import audio_dir, load_flow
 from ivr.flow.model import Flow
@@ -48,6 +48,8 @@ App = Flask
 log = logging.getLogger("ivr.line.app")
 bp = Blueprint("ivr", __name__)
 XML = "application/xml"
+#: the exit code gunicorn gives a worker that cannot boot: its master stops, rather than start the worker again
+BOOT_FAILED = 3
 #: Twilio's webhook forms are a few kilobytes; anything much larger is not Twilio
 MAX_REQUEST = 64 * 1024
 MAX_SID = 64
@@ -122,7 +124,21 @@ def load_flows(flows: Sequence[str | Path] | Mapping[str, Flow], settings: Setti
 def create_app(flows: Sequence[str | Path] | Mapping[str, Flow] | None = None, settings: Settings | None = None,
                *, effects: Mapping[str, EffectHandler] | None = None, store: Store | None = None) -> Flask:
     """The webhook app for `flows` (files, directories, or flows by name). Without arguments everything comes
-    from the environment (`Settings.from_env`, `IVR_FLOWS`), as `gunicorn "ivr.line.app:create_app()"` needs."""
+    from the environment (`Settings.from_env`, `IVR_FLOWS`), as `gunicorn "ivr.line.app:create_app()"` needs: it
+    is then a server's entry point, and a mistake in that environment (no flows, a store that is down) is logged as
+    one line and the process exits with gunicorn's "worker failed to boot" code, instead of a traceback from every
+    worker. With arguments, such mistakes raise their `IvrError` (a `StoreError` for the store)."""
+    if flows is None and settings is None:
+        try:
+            return _create_app(None, None, effects, store)
+        except IvrError as exc:
+            log.critical("ivr: %s", exc)
+            raise SystemExit(BOOT_FAILED) from None
+    return _create_app(flows, settings, effects, store)
+
+
+def _create_app(flows: Sequence[str | Path] | Mapping[str, Flow] | None, settings: Settings | None,
+                effects: Mapping[str, EffectHandler] | None, store: Store | None) -> Flask:
     settings = settings or Settings.from_env()
     served = load_flows(flows if flows is not None else settings.flows, settings)
     store = store or Store(settings.database_url)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import threading
 from collections.abc import Callable, Iterator
@@ -314,6 +315,7 @@ class Store:
     def __init__(self, url: str, *, schema: str | None = None) -> None:
         try:
             self.url = normalise_url(url)
+            self.given = url  # messages show the URL as the person wrote it, not with the driver added
             self.is_sqlite = make_url(self.url).get_backend_name() == "sqlite"
             options: dict[str, Any] = {"pool_pre_ping": True} if not self.is_sqlite else {}
             self.in_memory = self.is_sqlite and make_url(self.url).database in (None, "", ":memory:")
@@ -342,7 +344,8 @@ class Store:
                 break
             except SQLAlchemyError as exc:
                 if attempt == 2 or not isinstance(exc, IntegrityError | OperationalError | ProgrammingError):
-                    raise StoreError(f"cannot open the call store at {self.safe_url!r}: {_reason(exc)}") from exc
+                    raise StoreError(f"cannot open the call store at {self.safe_url!r}: {_open_reason(exc)}") \
+                        from exc
 
     def _flush(self) -> None:
         """Make the last commit survive a power cut, not only a crash of the app. SQLite runs WAL with
@@ -374,7 +377,8 @@ class Store:
 
     @property
     def safe_url(self) -> str:
-        return make_url(self.url).render_as_string(hide_password=True)
+        """The URL as given, with its password hidden."""
+        return make_url(self.given).render_as_string(hide_password=True)
 
     def locked(self, call_sid: str, work: Callable[[Transaction], T], *, attempts: int = 3) -> T:
         """Run `work` in one transaction holding the call's lock, and commit. A conflict with another
@@ -518,6 +522,18 @@ def _retryable(exc: IntegrityError | OperationalError) -> bool:
 
 def _reason(exc: SQLAlchemyError) -> str:
     return str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+
+
+def _open_reason(exc: SQLAlchemyError) -> str:
+    """Why a database could not be opened, in a few words: psycopg's 'connection failed: connection to server at
+    "127.0.0.1", port 1 failed: Connection refused' -> 'connection refused'; a host that does not resolve -> 'unknown
+    host 'db.example''."""
+    text = _reason(exc)
+    host = re.search(r"failed to resolve host '([^']*)'|could not translate host name \"([^\"]*)\"", text)
+    if host:
+        return f"unknown host {host.group(1) or host.group(2)!r}"
+    text = re.sub(r"^(FATAL|ERROR):\s+", "", text.rsplit(" failed: ", 1)[-1])
+    return text[:1].lower() + text[1:] if text[1:2].islower() else text
 
 
 def _sqlite_connect(dbapi_conn: Any, _record: Any) -> None:
