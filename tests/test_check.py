@@ -11,6 +11,7 @@ import pytest
 
 from ivr.flow.loader import load_flow
 from ivr.flow.model import Flow
+from ivr.proof.lint import offers
 from ivr.proof.report import check
 from tests.conftest import found
 
@@ -89,6 +90,12 @@ NEAR_MISSES = [
     }, globals={"cancel": "offer1", "agent": "agent"}, guarantee={"within": 5}), {"multiple-save-offers"}),
     ("cancel transfers instead", variant(globals={"cancel": "agent", "agent": "agent"}),
      {"cancel-not-guaranteed", "unreachable-node"}),
+    ("prompt offers a word nothing hears", variant({
+        "menu": {"type": "menu", "prompt": "Say billing or payments.", "routes": {"billing": "bill"}},
+    }), {"prompt-offers-unheard"}),
+    ("prompt offers a key nothing takes", variant({
+        "menu": {"type": "menu", "prompt": "For billing, press 1. To cancel, press 8.", "routes": {"billing": "bill"}},
+    }), {"prompt-offers-unheard"}),
 ]
 
 
@@ -103,6 +110,72 @@ def test_near_miss_findings(name: str, flow: Flow, codes: set[str]) -> None:
     report = check(flow)
     assert {x.code for x in report.findings} == codes
     assert report.ok is (name not in FAILING)
+
+
+@pytest.mark.parametrize(("text", "offered"), [
+    ("For billing, say billing or press 1.", [("say", "billing"), ("press", "1")]),
+    ("Say yes or no.", [("say", "yes"), ("say", "no")]),
+    ("Say yes or press 1 to cancel, or say no or press 2 to keep it.",
+     [("say", "yes"), ("press", "1"), ("say", "no"), ("press", "2")]),
+    ("Say today, tomorrow or the weekend, or press 1, 2 or 3.",
+     [("say", "today"), ("say", "tomorrow"), ("say", "the weekend"), ("press", "1"), ("press", "2"), ("press", "3")]),
+    ('To leave, say "cancel my account".', [("say", "cancel my account")]),
+    ("Say \u201cfront desk\u201d at any time.", [("say", "front desk")]),
+    ("Please say or enter your account number, then press pound.", [("press", "#")]),
+    ("Say your member number.", []),  # describes what to say
+    ("Say the plan's name, or press 1.", [("press", "1")]),
+    ("To hear it again, press star. For an operator, dial zero.", [("press", "*"), ("press", "0")]),
+    ("Press the pound key when you are done.", [("press", "#")]),
+    ("Your balance is {balance}. Say {choice} now, or press any key.", []),
+    ("Please hold while I say goodbye.", []),
+    ("Did you say billing?", []),
+    ("You need to press 1 first.", [("press", "1")]),
+])
+def test_what_a_prompt_tells_the_caller_to_do(text: str, offered: list[tuple[str, str]]) -> None:
+    assert list(offers(text)) == offered
+
+
+UNHEARD = "menu: the prompt tells the caller to say 'payments', but no intent this node hears matches it: add it " \
+          "to the phrases of an intent routed here, or change the prompt"
+
+
+@pytest.mark.parametrize(("nodes", "message"), [
+    ({"menu": {"type": "menu", "prompt": "Say billing or payments.", "routes": {"billing": "bill"}}}, UNHEARD),
+    ({"menu": {"type": "menu", "prompt": "For billing, press 1. For the shop, press 7.",
+               "routes": {"billing": "bill"}}},
+     "menu: the prompt tells the caller to press '7', but no route here takes that key; keys it takes: "
+     "['0', '1', '9']"),
+    ({"menu": {"type": "menu", "input": "dtmf", "prompt": "Say billing or press 1.", "routes": {"billing": "bill"}}},
+     "menu: the prompt tells the caller to say 'billing', but this node listens only for keys (input: dtmf)"),
+    ({"menu": {"type": "menu", "input": "speech", "prompt": "Say billing or press 1.",
+               "routes": {"billing": "bill"}}},
+     "menu: the prompt tells the caller to press '1', but this node listens only for speech (input: speech)"),
+    ({"menu": {"type": "menu", "prompt": "Say billing.", "help": "You can also press 5.",
+               "routes": {"billing": "bill"}}},
+     "menu: the help tells the caller to press '5', but no route here takes that key; keys it takes: "
+     "['0', '1', '9']"),
+    ({"menu": {"type": "menu", "prompt": "Say billing.", "routes": {"billing": "bill"}, "opt_out": ["agent"],
+               "no_input": [{"say": "Press 0 for an agent.", "goto": "agent"}]}},
+     "menu: the no-input message tells the caller to press '0', but no route here takes that key; keys it takes: "
+     "['1', '9']"),
+    ({"menu": {"type": "menu", "prompt": "Say billing or payments.", "routes": {"billing": "bill"},
+               "keys": {"5": "@no_match"}, "help": "Press 5 for payments."}}, UNHEARD),  # and key 5 counts as no match
+    ({"menu": {"type": "menu", "prompt": "Say billing.", "routes": {"billing": "bill"}},
+      "confirm": {"type": "collect", "prompt": "Your account number, then press pound.", "var": "acct",
+                  "finish_on_key": "*", "next": "record"}},
+     "confirm: the prompt tells the caller to press '#', but no route here takes that key; keys it takes: "
+     "['0', '1', '2', '3', '4', '5', '6', '7', '8', '9', '*']"),
+])
+def test_a_prompt_that_offers_what_the_node_does_not_hear(nodes: dict[str, Any], message: str) -> None:
+    flow = variant(nodes, variables={"acct": ""})
+    assert [x.message for x in check(flow).findings if x.code == "prompt-offers-unheard"][:1] == [message]
+
+
+@pytest.mark.parametrize("path", found([*(ROOT / "flows").glob("*.yaml"), *(ROOT / "tests/flows").glob("*.yaml")]),
+                         ids=lambda p: p.name)
+def test_no_prompt_of_a_flow_here_offers_what_its_node_does_not_hear(path: Path) -> None:
+    flow, _ = load_flow(path)
+    assert [x.message for x in check(flow).findings if x.code == "prompt-offers-unheard"] == []
 
 
 def test_missing_audio_is_an_error_only_when_audio_files_are_known() -> None:

@@ -182,9 +182,11 @@ def test_graph_mermaid_highlights_the_cancel_path(runner: CliRunner) -> None:
     assert result.exit_code == 0
     out = result.output
     assert out.startswith("flowchart TD\n")
-    assert '  retention_offer ==>|"cancel"| confirm_cancel' in out
-    assert '  main_menu -->|"billing"| billing_info' in out
-    assert '  any_input_node ==>|"cancel"| cancel_start' in out
+    assert '  retention_offer ==>|"says cancel or presses 9"| confirm_cancel' in out
+    assert '  main_menu -->|"says billing or presses 1"| billing_info' in out
+    assert '  any_input_node ==>|"says cancel or presses 9"| cancel_start' in out
+    assert '  identify ==>|"account is empty"| ask_account' in out
+    assert "  welcome --> main_menu\n" in out  # `next`, the only way on: unlabelled
     assert "  style cancelled_goodbye fill:#fdd,stroke:#d00,stroke-width:3px" in out
     assert "linkStyle" in out
 
@@ -193,11 +195,14 @@ def test_graph_dot(runner: CliRunner) -> None:
     result = runner.invoke(main, ["graph", ACME, "--format", "dot"])
     assert result.exit_code == 0
     assert result.output.startswith('digraph "acme" {')
-    assert '"retention_offer" -> "confirm_cancel" [label="cancel", color="#dd0000", penwidth=3];' in result.output
-    assert '"main_menu" -> "billing_info" [label="billing"];' in result.output
+    assert ('"retention_offer" -> "confirm_cancel" [label="says cancel or presses 9", color="#dd0000", '
+            'penwidth=3];') in result.output
+    assert '"main_menu" -> "billing_info" [label="says billing or presses 1"];' in result.output
+    assert '"cancel_start" -> "identify" [color="#dd0000", penwidth=3];' in result.output
     # only the way the canceller takes is red: "cancel" at the confirmation, not "yes" beside it
-    assert '"confirm_cancel" -> "do_cancel" [label="cancel", color="#dd0000", penwidth=3];' in result.output
-    assert '"confirm_cancel" -> "do_cancel" [label="yes"];' in result.output
+    assert ('"confirm_cancel" -> "do_cancel" [label="says cancel or presses 9", color="#dd0000", penwidth=3];'
+            in result.output)
+    assert '"confirm_cancel" -> "do_cancel" [label="says yes or presses 1"];' in result.output
     if shutil.which("dot"):  # validate the syntax when Graphviz is installed
         import subprocess
 

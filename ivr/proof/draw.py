@@ -1,9 +1,12 @@
 """Draw a flow as Mermaid or Graphviz DOT, with the paths a persistent canceller takes highlighted.
 
-Edges carry what takes them (an intent, a key, `next`, yes/no, a branch value, an escalation). Global routes are
-drawn once, from a pseudo-node "any input node", instead of from every node. Edges that a caller asking to cancel
-can travel — found with the same exploration the proof uses — are drawn thick and red, and so are the nodes
-that end in the guarantee's outcome.
+Edges are labelled as a designer reads them: `says billing or presses 1` (an intent: its name, and its keys
+where the node takes them), `presses 9` (a node's own key), `says yes or presses 1` (a confirmation's answers),
+`account is empty` / `tier = gold` / `otherwise` (a branch), `gives account` (a collect's data), `succeeds` /
+`fails` (an action), `no answer (2nd time)` / `not understood` (a ladder's escalation); `next` is unlabelled.
+Global routes are drawn once, from a pseudo-node "any input node", instead of from every node. Edges that a caller
+asking to cancel can travel — found with the same exploration the proof uses — are drawn thick and red, and so are
+the nodes that end in the guarantee's outcome.
 """
 
 from __future__ import annotations
@@ -25,35 +28,67 @@ DOT_SHAPES = {"menu": "parallelogram", "collect": "cylinder", "confirm": "diamon
               "say": "box", "set": "box", "action": "box3d", "transfer": "oval", "end": "doubleoctagon"}
 
 
-def _label(path: tuple[str, ...]) -> str:
-    """How an edge is taken, from its key path inside the node: 'billing', 'key 1', 'no-match 3', ..."""
+#: how an edge is taken, for matching the canceller's moves to edges: ("intent", name), ("key", keys), or None
+Way = tuple[str, str] | None
+LADDERS = {"no_input": "no answer", "no_match": "not understood"}
+
+
+def _ordinal(n: int) -> str:
+    return f"{n}{'th' if 10 <= n % 100 <= 20 else {1: 'st', 2: 'nd', 3: 'rd'}.get(n % 10, 'th')}"
+
+
+def says(flow: f.Flow, intent: str, node: f.GatherNode | None = None) -> str:
+    """'says billing or presses 1': an intent's name where the node hears speech, and its keys where the node
+    takes them (its own `keys` come first); from `node` None (a global route), both."""
+    spec = flow.all_intents[intent]
+    said = f"says {intent}" if spec.phrases and (node is None or node.speech) else ""
+    keys = [k for k in spec.keys if node is None or node.dtmf and k not in node.keys]
+    pressed = f"presses {' or '.join(keys)}" if keys else ""
+    return " or ".join(p for p in (said, pressed) if p) or f"says {intent}"
+
+
+def _label(flow: f.Flow, node: f.AnyNode, path: tuple[str, ...]) -> tuple[str, Way]:
+    """How an edge is taken, from its key path inside the node, in a designer's words (see the module docstring)."""
     kind = path[0]
+    gather = node if isinstance(node, f.GatherNode) else None
     if kind == "keys":
-        return f"key {path[1]}"
-    if kind in ("no_input", "no_match"):
-        return f"{kind.replace('_', '-')} {int(path[1]) + 1}"
-    if kind == "cases":
-        return f"cases {path[1]!r}"
-    return path[-1]  # an intent under routes, or next / yes / no / default / on_error
+        return f"presses {path[1]}", ("key", path[1])
+    if kind == "routes" or kind in ("yes", "no") and isinstance(node, f.ConfirmNode):
+        intent = path[-1]
+        return says(flow, intent, gather), ("intent", intent)
+    if kind in LADDERS:
+        assert gather is not None
+        rungs = flow.ladder(gather, kind)  # type: ignore[arg-type]
+        count = int(path[1]) + 1
+        return LADDERS[kind] + (f" ({_ordinal(count)} time)" if len(rungs) > 1 else ""), None
+    if isinstance(node, f.BranchNode):
+        if kind == "default":
+            return "otherwise", None
+        return (f"{node.var} is empty" if path[1] == "" else f"{node.var} = {path[1]}"), None
+    if isinstance(node, f.CollectNode):
+        return f"gives {node.var}", None
+    if isinstance(node, f.ActionNode):
+        return ("fails" if kind == "on_error" else "succeeds"), None
+    return "", None  # next: the only way on
 
 
-def edges(flow: f.Flow) -> Iterator[tuple[str, str, str]]:
-    """(from, to, label) for every edge of the flow; global routes once, from GLOBAL."""
+def edges(flow: f.Flow) -> Iterator[tuple[str, str, str, Way]]:
+    """(from, to, label, way) for every edge of the flow; global routes once, from GLOBAL."""
     for node_id, node in flow.nodes.items():
         for path, target in node.targets():
             if target not in f.RESERVED_TARGETS:
-                yield node_id, target, _label(path)
+                yield node_id, target, *_label(flow, node, path)
     for intent, target in flow.global_routes.items():
         if target not in f.RESERVED_TARGETS:
-            yield GLOBAL, target, intent
+            yield GLOBAL, target, says(flow, intent), ("intent", intent)
 
 
-Hot = set[tuple[str, str, str | None]]  # (from, to, label); label None: however the edge is taken
+Hot = set[tuple[str, str, Way]]  # (from, to, way); way None: however the edge is taken
 
 
 def cancel_edges(flow: f.Flow) -> Hot:
-    """The edges a persistent canceller can travel, from any reachable input node: the answer's own edge (by its
-    label, drawn from GLOBAL for a global route), then every edge of the automatic nodes after it."""
+    """The edges a persistent canceller can travel, from any reachable input node: the answer's own edge (by the
+    way it is taken, drawn from GLOBAL for a global route), then every edge of the automatic nodes after it."""
     explorer = Explorer(flow)
     found: Hot = set()
     for node_id, ni, nm in explorer.explore():
@@ -63,11 +98,9 @@ def cancel_edges(flow: f.Flow) -> Hot:
             if decision.target is None:
                 continue
             if meaning.kind == "intent" and not is_local(flow, node, meaning.value):
-                found.add((GLOBAL, decision.target, meaning.value))
-            elif meaning.kind == "intent":
-                found.add((node_id, decision.target, meaning.value))
-            elif meaning.kind == "key":
-                found.add((node_id, decision.target, f"key {meaning.value}"))
+                found.add((GLOBAL, decision.target, ("intent", meaning.value)))
+            elif meaning.kind in ("intent", "key"):
+                found.add((node_id, decision.target, (meaning.kind, meaning.value)))
             else:
                 found.add((node_id, decision.target, None))  # data (next), or a ladder's escalation
             for move in moves:
@@ -76,8 +109,8 @@ def cancel_edges(flow: f.Flow) -> Hot:
     return found
 
 
-def _hot(hot: Hot, src: str, dst: str, label: str) -> bool:
-    return (src, dst, label) in hot or (src, dst, None) in hot
+def _hot(hot: Hot, src: str, dst: str, way: Way) -> bool:
+    return (src, dst, way) in hot or (src, dst, None) in hot
 
 
 def _goal_nodes(flow: f.Flow) -> set[str]:
@@ -94,9 +127,9 @@ def mermaid(flow: f.Flow) -> str:
         left, right = SHAPES[node.type]
         lines.append(f"  {node_id}{left}{json.dumps(f'{node_id} ({node.type})')}{right}")
     red: list[int] = []
-    for i, (src, dst, label) in enumerate(edges(flow)):
-        arrow = "==>" if _hot(hot, src, dst, label) else "-->"
-        lines.append(f"  {src} {arrow}|{json.dumps(label)}| {dst}")
+    for i, (src, dst, label, way) in enumerate(edges(flow)):
+        arrow = "==>" if _hot(hot, src, dst, way) else "-->"
+        lines.append(f"  {src} {arrow}{f'|{json.dumps(label)}|' if label else ''} {dst}")
         if arrow == "==>":
             red.append(i)
     if red:
@@ -120,9 +153,10 @@ def dot(flow: f.Flow) -> str:
         style = ', color="#dd0000", penwidth=3, style=filled, fillcolor="#ffdddd"' if node_id in goal else ""
         label = json.dumps(f"{node_id}\n({node.type})")
         lines.append(f"  {json.dumps(node_id)} [label={label}, shape={DOT_SHAPES[node.type]}{style}];")
-    for src, dst, label in edges(flow):
-        style = ', color="#dd0000", penwidth=3' if _hot(hot, src, dst, label) else ""
-        lines.append(f"  {json.dumps(src)} -> {json.dumps(dst)} [label={json.dumps(label)}{style}];")
+    for src, dst, label, way in edges(flow):
+        style = ', color="#dd0000", penwidth=3' if _hot(hot, src, dst, way) else ""
+        attributes = (f"label={json.dumps(label)}" if label else "") + (style if label else style.lstrip(", "))
+        lines.append(f"  {json.dumps(src)} -> {json.dumps(dst)}" + (f" [{attributes}]" if attributes else "") + ";")
     lines.append("}")
     return "\n".join(lines) + "\n"
 
