@@ -173,6 +173,11 @@ def test_too_many_turns_and_turns_left_over_are_reported(project: pytest.Pyteste
     assert replayed.exit_code == 1, replayed.output
     printed = replayed.stdout.splitlines()
     report = printed[next(i for i, line in enumerate(printed) if line.startswith("FAIL ")):-1]
+    # `ivr replay` also says whose expectations it applied: the sidecar's, which the plugin's test is named after
+    sidecar = (f"     note: expectations from the sidecar {project.path}/calls/canceller.expect.yaml (options given "
+               "on the command line come first)")
+    assert report[5] == sidecar
+    del report[5]
     at = result.outlines.index(report[0])
     assert result.outlines[at:at + len(report)] == report
     assert len(report) == 6
@@ -249,6 +254,17 @@ def test_a_flow_or_outcome_the_line_does_not_have(project: pytest.Pytester, reco
     # served with --ivr-flows, the shop's line answers: key 1 is its opening hours, and then it hangs up
     project.runpytest("calls/shop.expect.yaml", "--ivr-flows", "other", "--ivr-flows",
                       "flows").assert_outcomes(passed=1)
+
+
+def test_within_alone_expects_the_outcome_of_the_served_flows_guarantee(project: pytest.Pytester,
+                                                                        recordings: Path) -> None:
+    acme = (ROOT / "flows" / "acme.yaml").read_text("utf-8")
+    terminating = acme.replace("name: acme", "name: terminating").replace("outcomes: [cancelled,",
+                                                                          "outcomes: [terminated,")
+    write(project, {"flows/terminating.yaml": terminating.replace("outcome: cancelled", "outcome: terminated"),
+                    "calls/canceller.expect.yaml": "flow: terminating\nwithin: 4\n"})
+    place(project, recordings, {"calls/canceller.wav": "canceller.wav"})
+    project.runpytest("calls/canceller.expect.yaml").assert_outcomes(passed=1)
 
 
 @pytest.mark.parametrize(("args", "env", "stt", "message"), [

@@ -6,14 +6,18 @@ from __future__ import annotations
 import json
 import shutil
 import xml.etree.ElementTree as ET
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
+from click.testing import CliRunner, Result
 
 from ivr.cli.main import main
+from ivr.speech import synth
+from ivr.speech.audio import save
 from ivr.testing.replay import recordings
-from tests.conftest import ACME, ROOT
+from ivr.testing.scripts import Instruction
+from tests.conftest import ACME, ROOT, TOKEN, make_app, serving
 
 CANCEL_FAST = ROOT / "tests" / "calls" / "acme-cancel-fast.call.yaml"
 BILLING = """\
@@ -116,3 +120,124 @@ def test_recordings_among_the_arguments(tmp_path: Path, monkeypatch: pytest.Monk
         (tmp_path / name).write_bytes(b"")
     monkeypatch.chdir(tmp_path)
     assert [str(p) for p in recordings([argument])] == expected
+
+
+# -- keypad callers (no recogniser runs): the flow's guarantee, sidecars, and a live line by flow name -----------
+
+PRESSES_CANCEL = ("9", "12345678#", "9", "1")  # cancel, the account number, cancel again past the offer, yes
+PRESSES_BILLING = ("1", "2")  # billing, then "nothing else"
+
+
+def keypad(path: Path, keys: tuple[str, ...]) -> Path:
+    """A caller who only presses keys, on a telephone line (8 kHz mu-law), as `ivr synth --phone` renders it."""
+    return save(synth.line(synth.synthesise([Instruction("press", k) for k in keys]), phone=True), path, mu_law=True)
+
+
+@pytest.fixture(scope="module")
+def keypad_calls(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    here = tmp_path_factory.mktemp("keypad")
+    keypad(here / "canceller.wav", PRESSES_CANCEL)
+    keypad(here / "billing.wav", PRESSES_BILLING)
+    return here
+
+
+@pytest.fixture
+def project(keypad_calls: Path, tmp_path: Path) -> Path:
+    """calls/ with the two keypad callers, and flows/terminating.yaml: acme, its cancellations ending `terminated`."""
+    shutil.copytree(keypad_calls, tmp_path / "calls")
+    text = ACME.read_text("utf-8").replace("outcomes: [cancelled,", "outcomes: [terminated,")
+    (tmp_path / "flows").mkdir()
+    (tmp_path / "flows" / "terminating.yaml").write_text(text.replace("outcome: cancelled", "outcome: terminated"))
+    return tmp_path
+
+
+def run_replay(*args: str | Path, cache: Path, env: dict[str, str] | None = None) -> Result:
+    return CliRunner(env={"IVR_CACHE_DIR": str(cache), **(env or {})}).invoke(main, ["replay", *map(str, args)])
+
+
+def test_within_alone_expects_the_outcome_of_the_flows_guarantee(project: Path) -> None:
+    result = run_replay(project / "flows/terminating.yaml", project / "calls/canceller.wav", "--within", "4",
+                        cache=project / "cache")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith(f"ok   {project}/calls/canceller.wav: outcome terminated, 4 turn(s)\n")
+
+
+@pytest.mark.parametrize(("sidecar", "args", "status", "verdict"), [
+    # the sidecar's expectations apply to the recording beside it...
+    ("flow: acme\noutcome: resolved\n", [], 0, "ok   {calls}/billing.wav: outcome resolved, 2 turn(s)"),
+    ("flow: acme\nwithin: 4\n", [], 1, "FAIL {calls}/billing.wav: outcome resolved, 2 turn(s) — expected outcome "
+                                       "'cancelled', got 'resolved'"),
+    ("flow: acme\noutcome: resolved\nwithin: 1\n", [], 1, "FAIL {calls}/billing.wav: outcome resolved, 2 turn(s) — "
+                                                          "took 2 turns, more than 1"),
+    # ...unless the command line says otherwise, key by key
+    ("flow: acme\noutcome: resolved\nwithin: 1\n", ["--within", "2"], 0,
+     "ok   {calls}/billing.wav: outcome resolved, 2 turn(s)"),
+    ("flow: acme\noutcome: kept\n", ["--expect", "resolved"], 0,
+     "ok   {calls}/billing.wav: outcome resolved, 2 turn(s)"),
+])
+def test_a_sidecar_beside_a_recording_applies(project: Path, sidecar: str, args: list[str], status: int,
+                                              verdict: str) -> None:
+    (project / "calls/billing.expect.yaml").write_text(sidecar)
+    result = run_replay(ACME, project / "calls/billing.wav", *args, cache=project / "cache")
+    assert result.exit_code == status, result.output
+    calls = project / "calls"
+    assert result.stdout.splitlines()[0] == verdict.format(calls=calls)
+    assert (f"     note: expectations from the sidecar {calls}/billing.expect.yaml (options given on the command "
+            "line come first)") in result.stdout.splitlines()
+
+
+def test_a_sidecars_within_alone_expects_the_outcome_of_the_flows_guarantee(project: Path) -> None:
+    (project / "calls/canceller.expect.yaml").write_text("flow: acme\nwithin: 4\n")
+    result = run_replay(project / "flows/terminating.yaml", project / "calls", cache=project / "cache")
+    # billing.wav has no sidecar and no option asks anything of it: it passes as it ends
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[-1] == "2 of 2 call(s) passed"
+    assert f"ok   {project}/calls/canceller.wav: outcome terminated, 4 turn(s)" in result.stdout.splitlines()
+
+
+@pytest.mark.parametrize(("sidecar", "message"), [
+    ("description: for the gym\nflow: gym\nwithin: 4\n",
+     "error: {calls}/billing.expect.yaml:2: flow: 'gym' is not the flow replayed ('acme'): replay billing.wav "
+     "against its own flow, or leave it out\n"),
+    ("flow: acme\noutcome: resolvd\n",
+     "error: {calls}/billing.expect.yaml:2: outcome: 'resolvd' is not an outcome of flow 'acme'; its outcomes: "
+     "['cancelled', 'resolved', 'kept', 'transferred']\n"),
+])
+def test_a_sidecar_mistake_stops_the_replay(project: Path, sidecar: str, message: str) -> None:
+    (project / "calls/billing.expect.yaml").write_text(sidecar)
+    result = run_replay(ACME, project / "calls", cache=project / "cache")
+    assert result.exit_code == 2
+    assert result.stderr == message.format(calls=project / "calls")
+
+
+@pytest.fixture
+def live_acme(tmp_path: Path) -> Iterator[str]:
+    """The real app serving flows/acme.yaml on a real socket (signed with TOKEN)."""
+    app = make_app(f"sqlite:///{tmp_path}/live.db")
+    with serving(app) as url:
+        yield url
+    app.extensions["ivr"].store.close()
+
+
+def test_a_live_line_is_replayed_by_flow_name(project: Path, live_acme: str) -> None:
+    result = run_replay("acme", project / "calls/canceller.wav", "--within", "4", "--url", live_acme,
+                        cache=project / "cache", env={"TWILIO_AUTH_TOKEN": TOKEN})
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith(f"ok   {project}/calls/canceller.wav: outcome cancelled, 4 turn(s)\n")
+    assert result.stderr.startswith("note: 'acme' is a flow's name, not its file, so its guarantee is unknown: "
+                                    "calls with 'within' alone must end 'cancelled' (pass --expect, or the flow "
+                                    "file)\n")
+    with_expect = run_replay("acme", project / "calls/billing.wav", "--expect", "resolved", "--url", live_acme,
+                             cache=project / "cache", env={"TWILIO_AUTH_TOKEN": TOKEN})
+    assert with_expect.exit_code == 0, with_expect.output
+    assert "note:" not in with_expect.stderr
+
+
+def test_a_flow_name_needs_a_live_line(project: Path) -> None:
+    assert run_replay("acme", project / "calls/canceller.wav", cache=project / "cache").stderr == \
+        "error: acme: no such flow file\n"
+    result = run_replay("my flow", project / "calls/canceller.wav", "--url", "http://127.0.0.1:1",
+                        cache=project / "cache", env={"TWILIO_AUTH_TOKEN": TOKEN})
+    assert result.exit_code == 2
+    assert result.stderr == ("error: 'my flow' is neither a flow file nor a flow's name (letters, digits, '_' and "
+                             "'-'); with --url, FLOW may be the name the line serves the flow under, e.g. 'acme'\n")

@@ -62,6 +62,9 @@ MALFORMED: dict[str, tuple[str, type[IvrError], str]] = {
                       f"{FILE}:3: steps.0.press: '12a#' is not a key sequence: use 0-9, * and #"),
     "press-empty": (ONE_STEP + "press: ''\n", ScriptError,
                     f"{FILE}:3: steps.0.press: '' is not a key sequence: use 0-9, * and #"),
+    "press-hash-unquoted": (ONE_STEP + "press: #\n", ScriptError,
+                            f"{FILE}:3: steps.0.press: empty: YAML reads the '#' in 'press: #' as the start of a "
+                            'comment; quote it: press: "#"'),
     "press-a-list": (ONE_STEP + "press: [1, 2]\n", ScriptError,
                      f"{FILE}:3: steps.0.press: ['1', '2'] is not a key sequence: use 0-9, * and #"),
     "unknown-expectation": (ONE_STEP + "expect: {prompt_contain: hello}\n", ScriptError,
@@ -336,6 +339,20 @@ def test_cancelled_within(steps: str, failure: str, sim: Simulator) -> None:
     assert run(f"flow: acme\nsteps:\n  - expect: {{cancelled_within: 2}}\n  - {steps}\n", sim) == [failure]
 
 
+@pytest.mark.parametrize(("outcome", "failures"), [
+    # a line whose cancellations end another way says so with its outcome expectation (as generated scripts do)
+    ("expect: {outcome: resolved}\n", []),
+    ("expect: {outcome: resolved, ended: true}\n", []),
+    ("", ["cancelled within 2 turns (took 2, outcome 'resolved')"]),
+    ("expect: {outcome: kept}\n", ["outcome 'kept' (it is 'resolved')",
+                                    "cancelled (outcome 'kept') within 2 turns (took 2, outcome 'resolved')"]),
+])
+def test_cancelled_within_waits_for_the_outcome_the_script_expects(outcome: str, failures: list[str],
+                                                                   sim: Simulator) -> None:
+    text = f"flow: acme\nsteps:\n  - expect: {{cancelled_within: 2}}\n  - say: billing\n  - say: 'no'\n{outcome}"
+    assert run(text, sim) == failures
+
+
 def test_cancelled_within_counts_from_where_it_is_opened(sim: Simulator) -> None:
     text = ("flow: acme\nsteps:\n  - say: billing\n  - say: 'yes'\n  - expect: {cancelled_within: 4}\n"
             "  - say: cancel\n  - press: '12345678#'\n  - say: cancel\n  - say: 'yes'\n")
@@ -380,7 +397,8 @@ calls/x.call.yaml: 3 expectation(s) failed
             1.                             |
                                            | ok   prompt contains 'hours'
                                            | ok   at node 'menu' (it is at 'menu')
-                                           | FAIL cancelled within 0 turns (took 1, outcome 'informed')
+                                           | FAIL cancelled (outcome 'closed') within 0 turns (took 1, \
+outcome 'informed')
   CALLER: says 'opening hours'             |
      IVR: We open at nine. Goodbye.        |
                                            | ok   ended: true (status 'completed')

@@ -14,7 +14,7 @@ import pytest
 
 from ivr.errors import FlowFileError, IvrError, SidecarError
 from ivr.flow.loader import load_flow
-from ivr.flow.model import Flow
+from ivr.flow.model import Flow, Guarantee
 from ivr.testing.sidecar import Sidecar, load_sidecar, parse_sidecar
 from tests.conftest import ACME
 
@@ -26,7 +26,7 @@ WITHIN = "expected a whole number of turns, 1 or more"
 CHANNEL = "expected the caller's channel of the recording: a whole number, 0 or more"
 OUTCOME = "expected the outcome the call must end with, e.g. 'cancelled'"
 NEITHER = ("give 'outcome' (the outcome the call must end with), 'within' (the most turns it may take; alone it "
-           "means outcome 'cancelled'), or both")
+           "means the outcome of the flow's guarantee), or both")
 
 #: id -> (sidecar text, error class, exact message)
 MALFORMED: dict[str, tuple[str, type[IvrError], str]] = {
@@ -97,13 +97,20 @@ def test_valid_sidecars(text: str, expected: Sidecar) -> None:
     assert parse_sidecar(text, FILE, WAV) == expected
 
 
-@pytest.mark.parametrize(("outcome", "within", "wanted"), [
-    (None, 4, "cancelled"),  # within alone expects cancellation, as `ivr replay --within`
-    ("kept", 4, "kept"),
-    ("resolved", None, "resolved"),
+TERMINATING = load_flow(ACME)[0].model_copy(update={"guarantee": Guarantee(outcome="kept")})
+
+
+@pytest.mark.parametrize(("outcome", "within", "flow", "wanted"), [
+    # within alone expects the outcome of the flow's guarantee, as `ivr replay --within`
+    (None, 4, TERMINATING, "kept"),
+    (None, 4, None, "cancelled"),  # the flow unknown (a live line): the default guarantee's
+    ("kept", 4, None, "kept"),
+    ("resolved", None, TERMINATING, "resolved"),
+    (None, None, TERMINATING, None),
 ])
-def test_the_outcome_wanted(outcome: str | None, within: int | None, wanted: str) -> None:
-    assert Sidecar(FILE, WAV, "acme", outcome, within).wanted == wanted
+def test_the_outcome_expected(outcome: str | None, within: int | None, flow: Flow | None,
+                              wanted: str | None) -> None:
+    assert Sidecar(FILE, WAV, "acme", outcome, within).expected(flow) == wanted
 
 
 # -- the recording beside it --------------------------------------------------------------------------------------

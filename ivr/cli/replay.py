@@ -6,17 +6,24 @@ Heavy imports (the web app, the recognisers, numpy) happen inside the commands, 
 from __future__ import annotations
 
 import json
+import re
 import sys
 import tempfile
 import xml.etree.ElementTree as ET
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from ivr.cli.common import live_token, needs
 from ivr.errors import UsageError
+from ivr.flow.nodes import DEFAULT_OUTCOME
+
+if TYPE_CHECKING:
+    from ivr.flow.model import Flow
+    from ivr.testing.sidecar import Sidecar
 
 STT_ENGINES = click.Choice(["vosk", "whisper"])
 
@@ -34,20 +41,28 @@ def _stt_options(f: Any) -> Any:
 @click.argument("paths", metavar="RECORDING|DIR...", nargs=-1, required=True)
 @click.option("--within", type=click.IntRange(min=1), help="the call must reach its outcome within N turns")
 @click.option("--expect", metavar="OUTCOME", help="the outcome each call must end with (default with --within: "
-                                                  "cancelled)")
+                                                  "the outcome of FLOW's guarantee)")
 @_stt_options
 @click.option("-j", "workers", type=click.IntRange(min=1), default=1, show_default=True,
               help="replay this many calls at once")
 @click.option("--url", metavar="URL", help="replay against this live line (signed with TWILIO_AUTH_TOKEN) "
-                                           "instead of the app in-process")
-@click.option("--caller-channel", type=click.IntRange(min=0), default=0, show_default=True,
-              help="the caller's channel of a dual-channel recording")
+                                           "instead of the app in-process; FLOW may then be just the flow's name")
+@click.option("--caller-channel", type=click.IntRange(min=0), default=None,
+              help="the caller's channel of a dual-channel recording  [default: 0]")
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "junit"]), default="text", show_default=True)
 def replay_cmd(flow_file: str, paths: tuple[str, ...], within: int | None, expect: str | None, stt: str | None,
-               vosk_model: str | None, no_cache: bool, workers: int, url: str | None, caller_channel: int,
+               vosk_model: str | None, no_cache: bool, workers: int, url: str | None, caller_channel: int | None,
                fmt: str) -> None:
     """Replay recorded calls (a file each, a directory of them, or a directory of per-turn clips) against FLOW's
-    line; exit 1 when any call misses its expectation."""
+    line; exit 1 when any call misses its expectation.
+
+    A recording with a sidecar beside it (NAME.expect.yaml, as the pytest plugin reads them) takes its outcome,
+    within, caller_channel and stt from there, each unless this command gives it; the output names the sidecar.
+
+    With --url, FLOW may be a flow's name instead of its file: replay listens with the hints each <Gather> sends,
+    so it needs no flow. Only the default outcome of --within (or of a sidecar's `within`) comes from the flow's
+    guarantee: with a name alone it is `cancelled`, the default guarantee's (a note says so); give --expect where
+    the line's guarantee names another outcome."""
     needs("testing", "ivr replay")
     needs("speech", "ivr replay")
     from ivr.flow.loader import load_flow
@@ -55,27 +70,103 @@ def replay_cmd(flow_file: str, paths: tuple[str, ...], within: int | None, expec
     from ivr.testing.replay import Verdict, recordings, replay
     from ivr.testing.sim import Simulator
 
-    flow = load_flow(flow_file)[0]
+    flow = load_flow(flow_file)[0] if not url or Path(flow_file).is_file() else None
+    name = flow.name if flow is not None else _flow_name(flow_file)
     found = recordings(paths)
-    transcriber = get_transcriber(stt, language=flow.language, vosk_model=vosk_model, cache=not no_cache)
+    plans = [_plan(source, flow, within, expect, stt, caller_channel) for source in found]
+    _check_sidecars(plans, name, flow)
+    if flow is None and any(p.guessed for p in plans):
+        click.echo(f"note: {flow_file!r} is a flow's name, not its file, so its guarantee is unknown: calls with "
+                   f"'within' alone must end {DEFAULT_OUTCOME!r} (pass --expect, or the flow file)", err=True)
+    language = flow.language if flow is not None else None
+    transcribers = {engine: get_transcriber(engine, language=language, vosk_model=vosk_model, cache=not no_cache)
+                    for engine in dict.fromkeys(p.stt for p in plans)}
     with tempfile.TemporaryDirectory(prefix="ivr-replay-") as store_dir:
         target, token = _line(flow_file, url, store_dir)
 
-        def one(source: Path) -> Verdict:
-            sim = Simulator(target, auth_token=token, status_callback=f"/voice/{flow.name}/status")
+        def one(plan: Plan) -> Verdict:
+            sim = Simulator(target, auth_token=token, status_callback=f"/voice/{name}/status")
             try:
-                return replay(source, sim, f"/voice/{flow.name}", transcriber, language=flow.language,
-                              within=within, expect=expect, channel=caller_channel)
+                verdict = replay(plan.source, sim, f"/voice/{name}", transcribers[plan.stt], language=language,
+                                 within=plan.within, expect=plan.expect, channel=plan.channel)
             finally:
                 sim.close()
+            verdict.notes[:0] = plan.notes
+            return verdict
 
         with ThreadPoolExecutor(max_workers=workers) as pool, click.progressbar(
-                pool.map(one, found), length=len(found), label="replaying", file=sys.stderr,
+                pool.map(one, plans), length=len(plans), label="replaying", file=sys.stderr,
                 show_pos=True) as progress:
             verdicts = list(progress)
     click.echo(_render(verdicts, fmt), nl=False)
     if not all(v.ok for v in verdicts):
         sys.exit(1)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """One recording to replay, with the expectations that apply to it (the command line's over its sidecar's)."""
+
+    source: Path
+    within: int | None
+    expect: str | None
+    stt: str | None
+    channel: int
+    sidecar: Sidecar | None = None  # the sidecar beside the recording, if any
+    guessed: bool = False  # `within` alone, for a flow known only by name: the default guarantee's outcome
+    notes: tuple[str, ...] = ()
+
+
+def _flow_name(flow: str) -> str:
+    if not re.fullmatch(r"[A-Za-z0-9_-]+", flow):
+        raise UsageError(f"{flow!r} is neither a flow file nor a flow's name (letters, digits, '_' and '-'); with "
+                         "--url, FLOW may be the name the line serves the flow under, e.g. 'acme'")
+    return flow
+
+
+def _plan(source: Path, flow: Flow | None, within: int | None, expect: str | None, stt: str | None,
+          channel: int | None) -> Plan:
+    """What one recording must do: the command line's expectations, else its sidecar's, else the defaults."""
+    from ivr.files import SIDECAR_SUFFIXES
+    from ivr.testing.sidecar import load_sidecar
+
+    named = source.name if source.is_dir() else source.stem
+    found = next((p for p in (source.parent / f"{named}{s}" for s in SIDECAR_SUFFIXES) if p.is_file()), None)
+    notes: list[str] = []
+    sidecar = None
+    if found is not None:
+        sidecar = load_sidecar(found)
+        within = within if within is not None else sidecar.within
+        expect = expect if expect is not None else sidecar.outcome
+        stt = stt or sidecar.stt
+        channel = channel if channel is not None else sidecar.caller_channel
+        notes.append(f"expectations from the sidecar {found} (options given on the command line come first)")
+        if sidecar.known_failure:
+            notes.append(f"the sidecar says this is a known failure: {sidecar.known_failure}")
+    guessed = within is not None and expect is None and flow is None
+    if expect is None and within is not None:
+        expect = flow.guarantee.outcome if flow is not None else DEFAULT_OUTCOME
+    return Plan(source, within, expect, stt, channel if channel is not None else 0, sidecar, guessed, tuple(notes))
+
+
+def _check_sidecars(plans: list[Plan], name: str, flow: Flow | None) -> None:
+    """A sidecar that names another flow than FLOW, or an outcome FLOW does not have, is a mistake to fix before
+    replaying anything (as the pytest plugin checks them against the flows it serves)."""
+    from ivr.errors import Problem, SidecarError
+
+    problems: list[Problem] = []
+    for sidecar in (p.sidecar for p in plans if p.sidecar is not None):
+        if sidecar.flow != name:
+            problems.append(Problem(("flow",), f"{sidecar.flow!r} is not the flow replayed ({name!r}): replay "
+                                               f"{sidecar.name} against its own flow, or leave it out", "bad-value",
+                                    sidecar.lines.get(("flow",)), sidecar.file))
+        elif flow is not None:
+            try:
+                sidecar.flow_in({name: flow})
+            except SidecarError as exc:
+                problems += exc.problems
+    if problems:
+        raise SidecarError(problems)
 
 
 def _line(flow_file: str, url: str | None, store_dir: str) -> tuple[Any, str]:

@@ -8,6 +8,7 @@ duplicate keys (which PyYAML silently overwrites) and to remember the line of ev
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, get_args
@@ -73,11 +74,22 @@ PATTERN_MESSAGES = {
 MAX_VALUES = 200_000
 
 
+#: keys whose values are DTMF keys, where an unquoted `#` starts a YAML comment instead (`finish_on_key: #` is
+#: empty; `- #` in a list of keys is empty; a line `#: agent` in a key map is a comment, and key '#' is lost)
+KEY_FIELDS = frozenset({"finish_on_key", "keys", "press"})
+HASH_COMMENT = "comment-not-key"
+_LOST_KEY = re.compile(r"#\s*:(?:\s|$)")
+
+
 class _Composer:
     """Turns a composed YAML node into dicts, lists and strings, recording lines and duplicate keys."""
 
-    def __init__(self) -> None:
+    def __init__(self, text: str = "") -> None:
+        self.text = text.splitlines()
         self.lines: LineNumbers = {}
+        self.columns: dict[tuple[str, ...], int] = {}  # the column of each mapping key (for lost '#' keys)
+        self.items: set[tuple[str, ...]] = set()  # the paths of list items
+        self.commented: dict[tuple[str, ...], tuple[int, str]] = {}  # empty value -> (line, the comment's '#word')
         self.problems: list[Problem] = []
         self.inside: set[int] = set()  # ids of the collections being converted (a recursive alias loops)
         self.values = 0
@@ -89,6 +101,11 @@ class _Composer:
             raise FlowFileError(f"line {node.start_mark.line + 1}: the flow expands to more than {MAX_VALUES} "
                                 "values (nested YAML aliases?)")
         if isinstance(node, yaml.ScalarNode):
+            if node.value == "" and node.style is None:  # empty: was it a '#' meant as a key, read as a comment?
+                mark = node.start_mark
+                rest = self.text[mark.line][mark.column:].lstrip() if mark.line < len(self.text) else ""
+                if rest.startswith("#"):
+                    self.commented[path] = (mark.line + 1, rest.split()[0])
             return node.value
         if id(node) in self.inside:
             self.problems.append(Problem(path, "recursive YAML alias: the value contains itself")
@@ -97,6 +114,7 @@ class _Composer:
         self.inside.add(id(node))
         try:
             if isinstance(node, yaml.SequenceNode):
+                self.items.update((*path, str(i)) for i in range(len(node.value)))
                 return [self.plain(item, (*path, str(i))) for i, item in enumerate(node.value)]
             return self._mapping(node, path)
         finally:
@@ -116,8 +134,36 @@ class _Composer:
                                              "duplicate-key").located(None, key_node.start_mark.line + 1))
                 continue
             self.lines[(*path, key)] = key_node.start_mark.line + 1
+            self.columns[(*path, key)] = key_node.start_mark.column
             out[key] = self.plain(value_node, (*path, key))
         return out
+
+    def hash_comments(self) -> list[Problem]:
+        """A DTMF key `#` written unquoted, which YAML read as the start of a comment: the value it leaves empty,
+        or the key-map line it turned into a comment. Each says to quote it."""
+        found = []
+        for path, (line, word) in self.commented.items():
+            if path[-1] in ("finish_on_key", "press") or path[-1] == "keys" and path[0] == "intents":
+                key = f"{path[-1]}: "
+            elif path in self.items and len(path) > 1 and path[-2] in KEY_FIELDS:
+                key = "- "
+            else:
+                continue
+            found.append(Problem(path, f"empty: YAML reads the '#' in '{key}{word}' as the start of a comment; "
+                                       f'quote it: {key}"{word}"', HASH_COMMENT, line))
+        for number, raw in enumerate(self.text, 1):
+            body = raw.lstrip()
+            if not _LOST_KEY.match(body):
+                continue
+            indent = len(raw) - len(body)
+            before = [p for p, c in self.columns.items() if c < indent and self.lines[p] < number]
+            parent = max(before, key=self.lines.__getitem__, default=None)
+            if parent is not None and parent[-1] == "keys":
+                written = body.rstrip()
+                quoted = '"#"' + written[1:]
+                found.append(Problem(parent, f"'{written}' is a YAML comment, so key '#' is lost; quote it: {quoted}",
+                                     HASH_COMMENT, number))
+        return found
 
 
 def _fields_at(loc: tuple[str, ...]) -> list[str] | None:
@@ -237,11 +283,17 @@ def read_mapping(text: str, file: str, kind: str, needs: str) -> tuple[dict[str,
     root = _compose(text, file)
     if root is None:
         raise FlowFileError(f"{file}: the file is empty; {needs}")
-    composer = _Composer()
+    composer = _Composer(text)
     data = composer.plain(root, ())
     if not isinstance(data, dict):
         raise FlowFileError(f"{file}:1: a {kind} file must be a mapping of keys, got {_describe(data)}")
-    return data, composer.lines, composer.problems
+    return data, composer.lines, composer.problems + composer.hash_comments()
+
+
+def unshadowed(problems: list[Problem], more: list[Problem]) -> list[Problem]:
+    """`problems` plus those of `more` not about a value a `#` comment emptied (its own message says why)."""
+    commented = [p.path for p in problems if p.code == HASH_COMMENT]
+    return problems + [p for p in more if not any(p.path[:len(c)] == c for c in commented)]
 
 
 def parse_flow(text: str, file: str = "<flow>") -> tuple[model.Flow, Source]:
@@ -251,10 +303,10 @@ def parse_flow(text: str, file: str = "<flow>") -> tuple[model.Flow, Source]:
     try:
         flow = model.Flow.model_validate(data)
     except ValidationError as exc:
-        problems += [_translate(e, data) for e in exc.errors(include_url=False)]
-        problems += _raw_references(data)
+        problems = unshadowed(problems, [_translate(e, data) for e in exc.errors(include_url=False)]
+                              + _raw_references(data))
     except FlowError as exc:
-        problems += exc.problems
+        problems = unshadowed(problems, list(exc.problems))
     if problems:
         located = FlowError(problems).located(file, lines).problems
         raise FlowError(sorted(located, key=lambda p: p.line or 0))

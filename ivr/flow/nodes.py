@@ -127,11 +127,15 @@ class Intent(Model):
         return self
 
 
+#: the outcome a cancellation ends in unless a flow's guarantee names another (`guarantee.outcome`)
+DEFAULT_OUTCOME = "cancelled"
+
+
 class Guarantee(Model):
     """What `ivr check` proves: a caller who keeps asking for `intent` reaches `outcome` within `within` turns."""
 
     intent: str = "cancel"
-    outcome: str = "cancelled"
+    outcome: str = DEFAULT_OUTCOME
     within: int | None = Field(None, ge=1, description="N, the most turns a persistent canceller may need")
 
 

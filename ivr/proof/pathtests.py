@@ -2,8 +2,10 @@
 
 This module owns turning the checker's state graph and the proof's persistent canceller into call scripts that the
 simulator plays against the real app: for each input node, the shortest way a call reaches it, a check that the
-app is there (`X-Ivr-Node`), then the canceller's answers along the proof's worst path, expecting `cancelled`
-within N turns. A flow the proof rejects gets scripts all the same: they reproduce the failure in the app.
+app is there (`X-Ivr-Node`), then the canceller's answers along the proof's worst path, expecting the guarantee's
+outcome (`guarantee.outcome`: `cancelled` unless the flow names another) within N turns — the script's final
+`expect: {outcome: ...}` is what its `cancelled_within` waits for. A flow the proof rejects gets scripts all the
+same: they reproduce the failure in the app.
 
 The proof's states leave variables out, so its branches go every way and its ways in may pass a branch that a
 real call's variables send elsewhere (acme's shortest way to `confirm_cancel` assumes a caller-ID account). So

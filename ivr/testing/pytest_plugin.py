@@ -306,7 +306,7 @@ class SidecarItem(pytest.Item):
         language = flow.language if flow is not None else None
         verdict = replay(sidecar.recording, sim, f"/voice/{sidecar.flow}",
                          _transcriber(self.config, sidecar.stt, language), language=language,
-                         within=sidecar.within, expect=sidecar.outcome, channel=sidecar.caller_channel)
+                         within=sidecar.within, expect=sidecar.expected(flow), channel=sidecar.caller_channel)
         if not verdict.ok:
             raise RecordingFailed(sidecar, verdict)
 

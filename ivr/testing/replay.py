@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ivr.errors import IvrError
+from ivr.flow.nodes import DEFAULT_OUTCOME
 from ivr.speech.audio import CALLER_CHANNEL, FORMATS, Utterance, recording
 from ivr.speech.transcript import UNKNOWN, Transcriber
 from ivr.testing.sim import Call, Simulator
@@ -101,8 +102,9 @@ def answer(call: Call, turn: Utterance, transcriber: Transcriber, language: str 
 def replay(source: str | Path, sim: Simulator, path: str, transcriber: Transcriber, *,
            language: str | None = None, within: int | None = None, expect: str | None = None,
            channel: int | None = CALLER_CHANNEL, caller: str = "+15551230000") -> Verdict:
-    """Replay one recording against the line at `path`; `expect` (default 'cancelled' when `within` is given)
-    and `within` make the verdict."""
+    """Replay one recording against the line at `path`; `expect` and `within` make the verdict. The line is a
+    black box here: a caller that knows the flow passes its guarantee's outcome as `expect` (`within` alone
+    falls back to the default guarantee's, `cancelled`)."""
     verdict = Verdict(str(source))
     try:
         turns = recording(source, channel)
@@ -124,7 +126,7 @@ def replay(source: str | Path, sim: Simulator, path: str, transcriber: Transcrib
 
 
 def _judge(verdict: Verdict, within: int | None, expect: str | None) -> None:
-    wanted = expect or ("cancelled" if within is not None else None)
+    wanted = expect or (DEFAULT_OUTCOME if within is not None else None)
     if wanted is not None and verdict.outcome != wanted:
         verdict.reasons.append(f"expected outcome {wanted!r}, got {verdict.outcome!r}")
     if within is not None and verdict.turns > within:

@@ -3,7 +3,7 @@
     # calls/persistent-canceller.expect.yaml, beside calls/persistent-canceller.wav
     # (or .mp3, .flac, .ogg, or a directory calls/persistent-canceller/ of per-turn clips)
     flow: acme                 # the flow's name as served: the call goes to POST /voice/acme
-    within: 4                  # reached within 4 turns; alone, it means outcome 'cancelled' (as `ivr replay`)
+    within: 4                  # within 4 turns; alone: the outcome of the flow's guarantee (as `ivr replay`)
     outcome: cancelled         # the outcome the call must end with (give outcome, within, or both)
     caller_channel: 0          # the caller's channel of a dual-channel recording (default 0)
     stt: whisper               # vosk or whisper (default: as `ivr replay`, by the flow's language)
@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 from ivr.errors import Problem, SidecarError
 from ivr.files import stem
 from ivr.flow.loader import LineNumbers, read_mapping, read_text
+from ivr.flow.nodes import DEFAULT_OUTCOME
 from ivr.speech.audio import FORMATS
 from ivr.speech.transcript import ENGINES
 
@@ -66,10 +67,13 @@ class Sidecar:
         """The recording's file (or directory) name."""
         return self.recording.name
 
-    @property
-    def wanted(self) -> str | None:
-        """The outcome the call must end with: `within` alone means 'cancelled', as for `ivr replay`."""
-        return self.outcome or ("cancelled" if self.within is not None else None)
+    def expected(self, flow: Flow | None) -> str | None:
+        """The outcome the call must end with: `outcome`; else, with `within` alone, the outcome `flow`'s guarantee
+        names (as for `ivr replay --within`), or the default guarantee's (`cancelled`) where the flow is not known
+        (a live line whose flows are not here); None when the sidecar gives neither."""
+        if self.outcome is not None or self.within is None:
+            return self.outcome
+        return flow.guarantee.outcome if flow is not None else DEFAULT_OUTCOME
 
     def flow_in(self, served: Mapping[str, Flow]) -> Flow:
         """The flow this sidecar calls, among the `served` flows by name; a name not served, or an outcome the
@@ -77,10 +81,11 @@ class Sidecar:
         flow = served.get(self.flow)
         if flow is None:
             raise self._error("flow", f"{self.flow!r} is not served; served flows: {sorted(served)}")
-        if self.wanted not in flow.outcomes:
+        wanted = self.expected(flow)
+        if wanted not in flow.outcomes:
             key = "outcome" if self.outcome else "within"
             what = "" if self.outcome else " (the outcome 'within' alone expects)"
-            raise self._error(key, f"{self.wanted!r}{what} is not an outcome of flow {flow.name!r}; its outcomes: "
+            raise self._error(key, f"{wanted!r}{what} is not an outcome of flow {flow.name!r}; its outcomes: "
                                    f"{list(flow.outcomes)}")
         return flow
 
@@ -130,7 +135,8 @@ def parse_sidecar(text: str, file: str, recording: Path | Problem) -> Sidecar:
         problems.append(Problem((), f"missing required key 'flow': {KEYS['flow']}", "missing-key"))
     if "outcome" not in data and "within" not in data:
         problems.append(Problem((), "give 'outcome' (the outcome the call must end with), 'within' (the most turns "
-                                    "it may take; alone it means outcome 'cancelled'), or both", "missing-key"))
+                                    "it may take; alone it means the outcome of the flow's guarantee), or both",
+                                "missing-key"))
     if isinstance(recording, Problem) or problems:
         located = SidecarError(problems).located(file, lines).problems if problems else ()
         raise SidecarError([*([recording] if isinstance(recording, Problem) else []),
