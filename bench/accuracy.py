@@ -40,8 +40,9 @@ from ivr.flow import engine
 from ivr.flow.caller import Speech
 from ivr.flow.intents import interpret
 from ivr.flow.loader import load_flow
-from ivr.speech.audio import clip_utterance, load
+from ivr.speech.audio import load
 from ivr.speech.cache import CachedTranscriber, default_cache_dir
+from ivr.speech.split import clip_utterance
 from ivr.speech.transcript import Transcriber
 from ivr.speech.whisper import WhisperTranscriber
 

@@ -22,7 +22,8 @@ from pathlib import Path
 import numpy as np
 
 from ivr.speech import dtmf, synth
-from ivr.speech.audio import Audio, Splitting, detect_dtmf, load, split
+from ivr.speech.audio import Audio, load
+from ivr.speech.split import Splitting, detect_dtmf, split
 
 ROOT = Path(__file__).resolve().parent.parent
 DEV = Path(os.environ.get("IVR_AUDIO_DEV", ROOT.parent / "shared" / "audio-dev"))

@@ -22,18 +22,8 @@ import pytest
 
 from ivr.errors import IvrError
 from ivr.speech import dtmf, synth
-from ivr.speech.audio import (
-    CALLER_CHANNEL,
-    Audio,
-    AudioError,
-    Splitting,
-    detect_dtmf,
-    load,
-    load_all,
-    recording,
-    save,
-    split,
-)
+from ivr.speech.audio import CALLER_CHANNEL, Audio, AudioError, load, load_all, save
+from ivr.speech.split import Splitting, detect_dtmf, recording, split
 from ivr.testing.scripts import Instruction
 from tests.conftest import ROOT
 

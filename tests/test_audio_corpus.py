@@ -13,7 +13,8 @@ import pytest
 
 from ivr.flow.loader import load_flow
 from ivr.line.app import local_app, token_of
-from ivr.speech.audio import load, recording
+from ivr.speech.audio import load
+from ivr.speech.split import recording
 from ivr.speech.synth import Voice
 from ivr.testing.scripts import CALLER_STEPS, Script, load_script, run_script
 from ivr.testing.sidecar import Sidecar, load_sidecar

@@ -15,7 +15,8 @@ from click.testing import CliRunner
 from ivr.cli.main import main
 from ivr.errors import UsageError
 from ivr.speech import dtmf, synth
-from ivr.speech.audio import ULAW, Audio, AudioError, load, mu_law_codes, recording
+from ivr.speech.audio import ULAW, Audio, AudioError, load, mu_law_codes
+from ivr.speech.split import recording
 from ivr.testing.scripts import Instruction, load_script
 
 SCRIPT = """\

@@ -13,7 +13,7 @@ from ivr.flow import engine
 from ivr.flow.loader import load_flow
 from ivr.flow.model import Flow
 from ivr.speech import synth, whisper
-from ivr.speech.audio import clip_utterance
+from ivr.speech.split import clip_utterance
 from ivr.speech.whisper import WhisperTranscriber
 from tests.conftest import ACME
 

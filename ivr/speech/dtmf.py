@@ -1,6 +1,6 @@
 """DTMF key tones: find them in 8 kHz audio (Goertzel over the eight frequencies) and make them.
 
-Pure numpy on sample arrays; `ivr.speech.audio.detect_dtmf` is the entry point that takes an `Audio`. A frame holds a
+Pure numpy on sample arrays; `ivr.speech.split.detect_dtmf` is the entry point that takes an `Audio`. A frame holds a
 key when both of its tones are there and nothing else is (the checks of ITU-T Q.24 receivers, which keep speech
 from "talking off" a digit):
 

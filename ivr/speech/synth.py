@@ -1,7 +1,7 @@
 """Caller audio made from a call script: offline text-to-speech, DTMF tones, silences, and a telephone line.
 
 `render` turns a script's caller side (`say`, `press`, `silence`; `hang up` ends it) into one recording of the
-caller's channel, and says when each turn is in it, so tests can check that `ivr.speech.audio.split` finds them again.
+caller's channel, and says when each turn is in it, so tests can check that `ivr.speech.split.split` finds them again.
 Speech comes from espeak-ng (the default) or flite, run as programs; neither needs a network or a model
 download. Piper's neural voice is not offered: it needs the piper-tts runtime besides the voice package.
 

@@ -18,7 +18,8 @@ from typing import Any
 
 from ivr.errors import IvrError
 from ivr.flow.nodes import DEFAULT_OUTCOME
-from ivr.speech.audio import CALLER_CHANNEL, FORMATS, Utterance, recording
+from ivr.speech.audio import CALLER_CHANNEL, FORMATS
+from ivr.speech.split import Utterance, recording
 from ivr.speech.transcript import UNKNOWN, Transcriber
 from ivr.testing.sim import Call, Simulator
 
