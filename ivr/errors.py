@@ -22,6 +22,7 @@ missing (an extra not installed, a store that is down). Exit 1 is not an error: 
     ├── AudioError (bad-audio)            a recording that cannot be used
     ├── SttError (stt)                    speech recognition cannot run as configured
     ├── SimError (sim)                    the simulator was misused
+    ├── CallFailed (call-failed)          a call did not do what it must (exit 1: a property, not input)
     ├── StoreError (store)                the call store is unreachable or refused a write
     └── MissingExtra (missing-extra)      a command needs an extra that is not installed
 """
@@ -156,6 +157,14 @@ class StoreError(IvrError):
     """The call store could not be reached or refused a write."""
 
     code = "store"
+
+
+class CallFailed(IvrError):
+    """A call did not do what it must (a call script's expectations, a replayed recording's outcome): a property
+    that failed, not bad input. The message is the report, conversation included."""
+
+    code = "call-failed"
+    exit_code = 1
 
 
 class MissingExtra(IvrError):

@@ -116,7 +116,7 @@ def test_scripts_and_fixtures_run_as_tests(project: pytest.Pytester) -> None:
         "*= short test summary info =*",
     ])
     assert "Traceback" not in result.stdout.str()
-    assert "ScriptFailed" not in result.stdout.str()
+    assert "CallFailed" not in result.stdout.str()
 
 
 def test_invalid_script_is_a_collection_error_without_a_traceback(project: pytest.Pytester) -> None:

@@ -133,7 +133,7 @@ def test_recordings_beside_sidecars_run_as_tests(project: pytest.Pytester, recor
         "     IVR: Thank you for calling Acme. Goodbye.",
         "*= short test summary info =*",
     ])
-    for noise in ("Traceback", "RecordingFailed", "pytest_plugin.py"):
+    for noise in ("Traceback", "CallFailed", "pytest_plugin.py"):
         assert noise not in result.stdout.str()
 
 

@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import pytest
 
-from ivr.errors import FlowFileError, IvrError, MissingExtra
+from ivr.errors import CallFailed, FlowFileError, IvrError, MissingExtra
 from ivr.files import kind_of
 
 if TYPE_CHECKING:
@@ -48,7 +48,6 @@ if TYPE_CHECKING:
     from ivr.line.app import App
     from ivr.speech.transcript import Transcriber
     from ivr.testing.replay import Verdict
-    from ivr.testing.scripts import Result
     from ivr.testing.sidecar import Sidecar
     from ivr.testing.sim import Call, Simulator
 
@@ -225,12 +224,6 @@ def _transcriber(config: pytest.Config, stt: str | None, language: str | None) -
     return made[name, language]  # type: ignore[no-any-return]
 
 
-class ScriptFailed(Exception):
-    def __init__(self, result: Result) -> None:
-        super().__init__(result.report())
-        self.result = result
-
-
 class ScriptFile(pytest.File):
     def collect(self) -> Iterator[pytest.Item]:
         try:
@@ -255,10 +248,10 @@ class ScriptItem(pytest.Item):
 
         result = run_script(self.script, _shared(self.config))
         if not result.ok:
-            raise ScriptFailed(result)
+            raise CallFailed(result.report())
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
-        if isinstance(excinfo.value, ScriptFailed | IvrError):  # a person's mistake: the message says it all
+        if isinstance(excinfo.value, IvrError):  # a person's mistake: the message says it all
             return str(excinfo.value)
         return str(super().repr_failure(excinfo))
 
@@ -267,12 +260,11 @@ class ScriptItem(pytest.Item):
                                                            if self.script.description else "")
 
 
-class RecordingFailed(Exception):
-    def __init__(self, sidecar: Sidecar, verdict: Verdict) -> None:
-        conversation = "".join(f"\n  {line}" for line in verdict.transcript.splitlines())
-        super().__init__(f"{sidecar.file}: {'; '.join(verdict.reasons)}\n{verdict.report()}"
-                         + (f"\n\n  conversation:{conversation}" if conversation else ""))
-        self.verdict = verdict
+def recording_failed(sidecar: Sidecar, verdict: Verdict) -> CallFailed:
+    """The report of a recording that missed its sidecar's expectations, with the conversation."""
+    conversation = "".join(f"\n  {line}" for line in verdict.transcript.splitlines())
+    return CallFailed(f"{sidecar.file}: {'; '.join(verdict.reasons)}\n{verdict.report()}"
+                      + (f"\n\n  conversation:{conversation}" if conversation else ""))
 
 
 class SidecarFile(pytest.File):
@@ -289,7 +281,7 @@ class SidecarFile(pytest.File):
             raise self.CollectError(f"invalid sidecar expectation file:\n{exc}") from None
         item = SidecarItem.from_parent(self, name=sidecar.name, sidecar=sidecar)
         if sidecar.known_failure:  # strict: once the call passes, the sidecar must say so
-            item.add_marker(pytest.mark.xfail(reason=sidecar.known_failure, raises=RecordingFailed, strict=True))
+            item.add_marker(pytest.mark.xfail(reason=sidecar.known_failure, raises=CallFailed, strict=True))
         yield item
 
 
@@ -308,10 +300,10 @@ class SidecarItem(pytest.Item):
                          _transcriber(self.config, sidecar.stt, language), language=language,
                          within=sidecar.within, expect=sidecar.expected(flow), channel=sidecar.caller_channel)
         if not verdict.ok:
-            raise RecordingFailed(sidecar, verdict)
+            raise recording_failed(sidecar, verdict)
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
-        if isinstance(excinfo.value, RecordingFailed | IvrError):  # the report, or a person's mistake, says it all
+        if isinstance(excinfo.value, IvrError):  # the report, or a person's mistake, says it all
             return str(excinfo.value)
         return str(super().repr_failure(excinfo))
 
