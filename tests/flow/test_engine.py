@@ -33,7 +33,7 @@ from ivr.flow.engine import (
 from ivr.flow.intents import Meaning
 from ivr.flow.loader import load_flow, parse_flow
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 ACME, _ = load_flow(ROOT / "flows" / "acme.yaml")
 CALLER = "+15550001111"
 

@@ -15,7 +15,7 @@ from ivr.proof.lint import offers
 from ivr.proof.report import check
 from tests.conftest import found
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 LADDER = [{"say": "Sorry?"}, {"say": "Let me get someone.", "goto": "agent"}]
 
 #: a small flow with no findings at all; each near-miss below changes one thing

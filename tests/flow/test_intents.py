@@ -24,7 +24,7 @@ from ivr.flow.intents import (
 from ivr.flow.loader import load_flow, parse_flow
 from ivr.flow.model import Flow
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 ACME, _ = load_flow(ROOT / "flows" / "acme.yaml")
 
 

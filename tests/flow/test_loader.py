@@ -19,7 +19,7 @@ from ivr.flow.caller import Digits, Heard, Speech
 from ivr.flow.loader import Source, load_flow, parse_flow
 from ivr.flow.model import BranchNode, ConfirmNode, Flow, GatherNode
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 #: relative to ROOT, so the file names inside the messages do not depend on where the checkout lives
 MALFORMED = Path("tests", "malformed")
 EXPECTED_FILE = "expected.txt"

@@ -23,7 +23,7 @@ from ivr.proof.report import check
 from ivr.testing.scripts import Result, load_script, parse_script, run_script
 from ivr.testing.sim import Simulator
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 FLOWS = ROOT / "flows"
 LOOP = ROOT / "tests/flows/retention-loop-2014.yaml"
 TOKEN = "paths-test-token-0123456789abcdef"

@@ -19,7 +19,7 @@ from ivr.testing.scripts import load_script, run_script
 from ivr.testing.sim import Simulator
 from tests.conftest import TOKEN, found, make_app
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 ACME = str(ROOT / "flows/acme.yaml")
 LOOP = str(ROOT / "tests/flows/retention-loop-2014.yaml")
 MALFORMED = """\

@@ -1,0 +1,1 @@
+"""Tests of the flow layer (ivr.flow)."""

@@ -1,0 +1,1 @@
+"""Tests of audio and speech (ivr.speech)."""

@@ -1,0 +1,1 @@
+"""Tests of testing without a phone (ivr.testing)."""
