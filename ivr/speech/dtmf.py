@@ -13,8 +13,9 @@ Frames overlap (26 ms blocks every 5 ms), so a key press shows as a run of frame
 across a few frames lost to noise and kept only when they last as long as a real press (45 ms or more) and
 start or end in quiet (a vowel that looks like a key for a moment is surrounded by the rest of the word).
 
-Measured (tests/speech/test_audio.py and docs/benchmarks.md): every key, 50 ms tones and longer, exact on 8 kHz mu-law down to
-3 dB SNR (100 ms tones down to 0 dB); no digit from any of 314 dev speech clips or 216 synthesised ones.
+Measured (tests/speech/test_audio.py and docs/benchmarks.md): every key, 50 ms tones and longer, exact on 8 kHz
+mu-law down to 3 dB SNR (100 ms tones down to 0 dB); no digit from any of 314 dev speech clips or 216 synthesised
+ones.
 """
 
 from __future__ import annotations
