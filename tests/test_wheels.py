@@ -129,6 +129,8 @@ def test_base_install_imports_the_core_alone(base: Path) -> None:
 
 @pytest.mark.parametrize(("args", "extra"), [
     (["serve", "flows"], "line"),
+    (["calls", "list"], "line"),
+    (["cancellations", "list", "--format", "csv"], "line"),
     (["replay", "flows/phone-line.yaml", "tests/calls"], "testing"),
     (["synth", "tests/calls/keypad.call.yaml", "-o", "keypad.wav"], "speech"),
     (["call", "--url", "http://127.0.0.1:9", "phone-line"], "testing"),

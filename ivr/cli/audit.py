@@ -68,7 +68,8 @@ def check_database_url(url: str) -> None:
 def opened(url: str) -> Iterator[Store]:
     """The store at `url`, for reading. Opening a `Store` creates its tables, so a SQLite file that is not there
     is refused here (a typo in the path would otherwise show an empty, newly created store)."""
-    needs("line", "reading the call store")
+    ctx = click.get_current_context(silent=True)
+    needs("line", ctx.command_path if ctx else "reading the call store", ("sqlalchemy",))
     check_database_url(url)
     file = sqlite_file(url)
     if file is not None and not file.is_file():

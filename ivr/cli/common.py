@@ -21,9 +21,10 @@ EXTRAS = {
 }
 
 
-def needs(extra: str, what: str) -> None:
-    """Raise `MissingExtra` unless every module of `extra` can be imported (without importing it)."""
-    for module in EXTRAS[extra]:
+def needs(extra: str, what: str, modules: tuple[str, ...] = ()) -> None:
+    """Raise `MissingExtra` unless the `modules` a command uses (default: every module of `extra`) can be imported
+    (found, not imported: a command imports its libraries when it runs)."""
+    for module in modules or EXTRAS[extra]:
         if importlib.util.find_spec(module) is None:
             raise MissingExtra(extra, what, module)
 
