@@ -12,11 +12,13 @@ import tempfile
 import xml.etree.ElementTree as ET
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
+from ivr.cli.audit import database_option, parse_since
 from ivr.cli.common import live_token, needs
 from ivr.errors import UsageError
 from ivr.flow.nodes import DEFAULT_OUTCOME
@@ -38,8 +40,10 @@ def _stt_options(f: Any) -> Any:
 
 @click.command("replay")
 @click.argument("flow_file", metavar="FLOW")
-@click.argument("paths", metavar="RECORDING|DIR...", nargs=-1, required=True)
-@click.option("--within", type=click.IntRange(min=1), help="the call must reach its outcome within N turns")
+@click.argument("paths", metavar="[RECORDING|DIR]...", nargs=-1)
+@click.option("--within", type=click.IntRange(min=1),
+              help="the call must reach its outcome within N turns (with --from-store: a caller who asked to cancel "
+                   "must reach the guarantee's outcome within N turns of asking; default: FLOW's guarantee)")
 @click.option("--expect", metavar="OUTCOME", help="the outcome each call must end with (default with --within: "
                                                   "the outcome of FLOW's guarantee)")
 @_stt_options
@@ -49,20 +53,51 @@ def _stt_options(f: Any) -> Any:
                                            "instead of the app in-process; FLOW may then be just the flow's name")
 @click.option("--caller-channel", type=click.IntRange(min=0), default=None,
               help="the caller's channel of a dual-channel recording  [default: 0]")
-@click.option("--format", "fmt", type=click.Choice(["text", "json", "junit"]), default="text", show_default=True)
-def replay_cmd(flow_file: str, paths: tuple[str, ...], within: int | None, expect: str | None, stt: str | None,
-               vosk_model: str | None, no_cache: bool, workers: int, url: str | None, caller_channel: int | None,
-               fmt: str) -> None:
+@click.option("--from-store", is_flag=True,
+              help="replay the calls the phone line logged in its call store (no audio) against FLOW, a new "
+                   "version of the flow, and report what changes")
+@database_option
+@click.option("--since", metavar="DATE", callback=parse_since,
+              help="with --from-store: only the calls started at or after DATE (YYYY-MM-DD or ISO 8601; UTC unless "
+                   "zoned)")
+@click.option("--flow", "logged_flow", metavar="NAME",
+              help="with --from-store: replay the calls logged for flow NAME (default: FLOW's name)")
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "junit"]), default="text", show_default=True,
+              help="json and junit for programs and CI (junit: recordings only)")
+@click.pass_context
+def replay_cmd(ctx: click.Context, flow_file: str, paths: tuple[str, ...], within: int | None, expect: str | None,
+               stt: str | None, vosk_model: str | None, no_cache: bool, workers: int, url: str | None,
+               caller_channel: int | None, from_store: bool, database: str, since: datetime | None,
+               logged_flow: str | None, fmt: str) -> None:
     """Replay recorded calls (a file each, a directory of them, or a directory of per-turn clips) against FLOW's
     line; exit 1 when any call misses its expectation.
 
     A recording with a sidecar beside it (NAME.expect.yaml, as the pytest plugin reads them) takes its outcome,
     within, caller_channel and stt from there, each unless this command gives it; the output names the sidecar.
+    A sidecar's `said` list (what the caller said at each turn) judges the call twice, on what was said and on
+    what was heard, and says whose failure it is: the flow's ("the flow is unfair") or the recogniser's ("the
+    recogniser misheard turn N").
 
     With --url, FLOW may be a flow's name instead of its file: replay listens with the hints each <Gather> sends,
     so it needs no flow. Only the default outcome of --within (or of a sidecar's `within`) comes from the flow's
     guarantee: with a name alone it is `cancelled`, the default guarantee's (a note says so); give --expect where
-    the line's guarantee names another outcome."""
+    the line's guarantee names another outcome.
+
+    With --from-store, no recordings: the calls the line logged (what Twilio heard, with its confidence, or the
+    keys pressed, at each turn) are given again to FLOW's line, and every call whose outcome or turn count
+    changes is listed (old -> new), and every caller who asked to cancel (the guarantee's intent) and reached the
+    guarantee's outcome within N turns then, but would not now. Exit 1 when there is such a regression."""
+    if from_store:
+        _refuse(ctx, paths, ("expect", "stt", "vosk_model", "no_cache", "workers", "url", "caller_channel"),
+                "--from-store replays the calls of the store")
+        if fmt == "junit":
+            raise UsageError("--from-store prints text or json (--format text|json)")
+        _from_store(flow_file, database, since, logged_flow, within, fmt)
+        return
+    _refuse(ctx, (), ("database", "since", "logged_flow"), "--database, --since and --flow need --from-store")
+    if not paths:
+        raise UsageError("nothing to replay: give recordings (files or directories), or --from-store to replay the "
+                         "calls the line logged")
     needs("testing", "ivr replay")
     needs("speech", "ivr replay")
     from ivr.flow.loader import load_flow
@@ -88,7 +123,8 @@ def replay_cmd(flow_file: str, paths: tuple[str, ...], within: int | None, expec
             sim = Simulator(target, auth_token=token, status_callback=f"/voice/{name}/status")
             try:
                 verdict = replay(plan.source, sim, f"/voice/{name}", transcribers[plan.stt], language=language,
-                                 within=plan.within, expect=plan.expect, channel=plan.channel)
+                                 within=plan.within, expect=plan.expect, channel=plan.channel,
+                                 said=plan.sidecar.said if plan.sidecar is not None else None)
             finally:
                 sim.close()
             verdict.notes[:0] = plan.notes
@@ -115,6 +151,43 @@ class Plan:
     sidecar: Sidecar | None = None  # the sidecar beside the recording, if any
     guessed: bool = False  # `within` alone, for a flow known only by name: the default guarantee's outcome
     notes: tuple[str, ...] = ()
+
+
+def _refuse(ctx: click.Context, paths: tuple[str, ...], names: tuple[str, ...], why: str) -> None:
+    """A usage error naming the options among `names` given on the command line (and any recording)."""
+    flags = {p.name: p.opts[0] for p in ctx.command.params}
+    given = [flags[n] for n in names if ctx.get_parameter_source(n) is click.core.ParameterSource.COMMANDLINE]
+    if paths:
+        given.insert(0, f"the recording(s) {list(paths)}")
+    if given:
+        raise UsageError(f"{why}: {', '.join(given)} cannot go with it")
+
+
+def _from_store(flow_file: str, database: str, since: datetime | None, logged_flow: str | None,
+                within: int | None, fmt: str) -> None:
+    """`ivr replay FLOW --from-store`: the store's calls re-run against FLOW in-process, and what changes."""
+    needs("testing", "ivr replay --from-store")
+    from ivr.cli.audit import opened
+    from ivr.flow.loader import load_flow
+    from ivr.line.app import local_app, token_of
+    from ivr.testing.sim import Simulator
+    from ivr.testing.traffic import replay_store
+
+    flow = load_flow(flow_file)[0]
+    with opened(database) as store, tempfile.TemporaryDirectory(prefix="ivr-replay-") as store_dir:
+        app = local_app([flow_file], store_dir)
+        sim = Simulator(app, auth_token=token_of(app), status_callback=f"/voice/{flow.name}/status")
+        try:
+            report = replay_store(store, sim, flow, logged_flow=logged_flow, since=since, within=within)
+        finally:
+            sim.close()
+            app.extensions["ivr"].store.close()
+    for note in report.notes:
+        click.echo(f"note: {note}", err=True)
+    click.echo(json.dumps(report.to_json(), indent=2, ensure_ascii=False) + "\n" if fmt == "json"
+               else report.text(), nl=False)
+    if report.regressions:
+        sys.exit(1)
 
 
 def _flow_name(flow: str) -> str:

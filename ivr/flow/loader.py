@@ -75,8 +75,9 @@ MAX_VALUES = 200_000
 
 
 #: keys whose values are DTMF keys, where an unquoted `#` starts a YAML comment instead (`finish_on_key: #` is
-#: empty; `- #` in a list of keys is empty; a line `#: agent` in a key map is a comment, and key '#' is lost)
-KEY_FIELDS = frozenset({"finish_on_key", "keys", "press"})
+#: empty; `- #` in a list of keys is empty; a line `#: agent` in a key map is a comment, and key '#' is lost);
+#: a sidecar's `said` list holds keys as `#1234`
+KEY_FIELDS = frozenset({"finish_on_key", "keys", "press", "said"})
 HASH_COMMENT = "comment-not-key"
 _LOST_KEY = re.compile(r"#\s*:(?:\s|$)")
 

@@ -414,10 +414,14 @@ class Store:
 
     # -- reading back, for `ivr calls` and `ivr cancellations` -------------------------------------------
 
-    def calls(self, *, limit: int | None = None, flow: str | None = None) -> list[CallRecord]:
+    def calls(self, *, limit: int | None = None, flow: str | None = None,
+              since: datetime | None = None) -> list[CallRecord]:
+        """The calls, newest first: of one `flow`, started at or after `since`, at most `limit`."""
         query = sa.select(calls).order_by(calls.c.started_at.desc(), calls.c.call_sid)
         if flow:
             query = query.where(calls.c.flow == flow)
+        if since is not None:
+            query = query.where(calls.c.started_at >= self._time(since))
         with self._reading() as conn:
             return [_call(r) for r in conn.execute(query.limit(limit))]
 
@@ -435,9 +439,8 @@ class Store:
         query = sa.select(cancellations).order_by(cancellations.c.created_at, cancellations.c.id)
         if call_sid:
             query = query.where(cancellations.c.call_sid == call_sid)
-        if since is not None:  # SQLite keeps UTC times without their zone, and compares them as text
-            since = since.astimezone(UTC)
-            query = query.where(cancellations.c.created_at >= (since.replace(tzinfo=None) if self.is_sqlite else since))
+        if since is not None:
+            query = query.where(cancellations.c.created_at >= self._time(since))
         with self._reading() as conn:
             return [Cancellation(confirmation=r.confirmation, call_sid=r.call_sid, node=r.node, flow=r.flow,
                                  caller=r.caller, account=r.account, account_sid=r.account_sid,
@@ -448,6 +451,11 @@ class Store:
         query = sa.select(effects).where(effects.c.call_sid == call_sid).order_by(effects.c.id)
         with self._reading() as conn:
             return [(r.node, r.name, json.loads(r.args)) for r in conn.execute(query)]
+
+    def _time(self, at: datetime) -> datetime:
+        """A time to compare stored ones with: SQLite keeps UTC times without their zone, and compares them as text."""
+        at = at.astimezone(UTC)
+        return at.replace(tzinfo=None) if self.is_sqlite else at
 
     @contextmanager
     def _reading(self) -> Iterator[Connection]:

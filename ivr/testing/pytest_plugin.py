@@ -14,6 +14,8 @@
   `IVR_STT`, else by the flow's language (`--ivr-vosk-model` or `IVR_VOSK_MODEL` for Vosk); one recogniser per
   engine and language per session, transcripts cached on disk as for `ivr replay`. A failure prints what
   `ivr replay` prints for the call (each turn heard, with confidence, intent and node) and the conversation.
+  A sidecar's `said` list (what the caller said at each turn) judges the call twice, on what was said and on
+  what was heard: the failure then says whether the flow is unfair or the recogniser misheard a turn.
 - Fixtures: `ivr_app` (the real webhook app for the chosen flows, on a fresh SQLite store, with signature checks
   on), `ivr_sim` (a fake Twilio driving it, or a live line with `--ivr-url`), `ivr_call(flow, caller=...)`.
 - Choosing flows: `--ivr-flows PATH` (repeatable, relative to where pytest runs), the ini option `ivr_flows`
@@ -298,7 +300,8 @@ class SidecarItem(pytest.Item):
         language = flow.language if flow is not None else None
         verdict = replay(sidecar.recording, sim, f"/voice/{sidecar.flow}",
                          _transcriber(self.config, sidecar.stt, language), language=language,
-                         within=sidecar.within, expect=sidecar.expected(flow), channel=sidecar.caller_channel)
+                         within=sidecar.within, expect=sidecar.expected(flow), channel=sidecar.caller_channel,
+                         said=sidecar.said)
         if not verdict.ok:
             raise recording_failed(sidecar, verdict)
 

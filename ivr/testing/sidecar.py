@@ -9,11 +9,16 @@
     stt: whisper               # vosk or whisper (default: as `ivr replay`, by the flow's language)
     description: asks to cancel three times, account number by keypad
     known_failure: Vosk hears this voice's 취소 as silence on a noisy line   # a strict xfail: see below
+    said: [cancel, "#12345678#", cancel, "yes"]   # what the caller said at each turn: the call is judged twice
 
 The pytest plugin collects each sidecar as one test that replays its recording (`ivr.testing.replay`) against the
 served line. This module owns the format: it reads a sidecar (through `ivr.flow.loader`, like call scripts), finds
 the one recording it describes, and checks it against the flows a line serves. Every mistake names the file,
 the line, the key, the bad value and the valid choices.
+
+`said` is one entry per caller turn in `ivr.flow.caller`'s text form (`cancel`, `#12345678#`, `(silence)`; a `#`
+must be quoted, or YAML reads a comment). With it, replay judges the call on what was said as well as on what was
+heard, and blames the flow or the recogniser (`ivr.testing.replay`).
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from ivr.errors import Problem, SidecarError
 from ivr.files import stem
-from ivr.flow.loader import LineNumbers, read_mapping, read_text
+from ivr.flow.loader import LineNumbers, read_mapping, read_text, unshadowed
 from ivr.flow.nodes import DEFAULT_OUTCOME
 from ivr.speech.audio import FORMATS
 from ivr.speech.transcript import ENGINES
@@ -44,7 +49,11 @@ KEYS = {
     "description": "text, for people",
     "known_failure": "why the call is known not to meet its expectation yet (a recogniser's miss, say): the test "
                      "is a strict xfail, which fails once the call passes",
+    "said": "a list of what the caller said at each turn, in order: words ('cancel'), '#' and keys "
+            "('#12345678#') or '(silence)'",
 }
+#: what one entry of `said` must be
+SAID_ENTRY = "what the caller said: words, '#' and keys, or '(silence)'"
 
 
 @dataclass(frozen=True)
@@ -60,6 +69,7 @@ class Sidecar:
     stt: str | None = None
     description: str = ""
     known_failure: str = ""
+    said: tuple[str, ...] | None = None  # what the caller said at each turn, when the sidecar says
     lines: LineNumbers = field(default_factory=dict, hash=False, compare=False)
 
     @property
@@ -125,12 +135,15 @@ def parse_sidecar(text: str, file: str, recording: Path | Problem) -> Sidecar:
     text in one `SidecarError`)."""
     data, lines, problems = read_mapping(text, file, "sidecar expectation",
                                          "a sidecar needs 'flow', and 'outcome' or 'within'")
-    problems = list(problems)
+    found: list[Problem] = []
     for key, value in data.items():
         if key not in KEYS:
-            problems.append(Problem((key,), f"unknown key {key!r}; valid keys: {list(KEYS)}", "unknown-key"))
+            found.append(Problem((key,), f"unknown key {key!r}; valid keys: {list(KEYS)}", "unknown-key"))
+        elif key == "said":
+            found += _said_problems(value)
         elif not _valid(key, value):
-            problems.append(Problem((key,), f"{value!r}: expected {KEYS[key]}", "bad-value"))
+            found.append(Problem((key,), f"{value!r}: expected {KEYS[key]}", "bad-value"))
+    problems = unshadowed(list(problems), found)  # a `#` read as a comment is said once, with how to quote it
     if "flow" not in data:
         problems.append(Problem((), f"missing required key 'flow': {KEYS['flow']}", "missing-key"))
     if "outcome" not in data and "within" not in data:
@@ -144,7 +157,17 @@ def parse_sidecar(text: str, file: str, recording: Path | Problem) -> Sidecar:
     number = {k: int(data[k]) for k in ("within", "caller_channel") if k in data}
     return Sidecar(file, recording, data["flow"], data.get("outcome"), number.get("within"),
                    number.get("caller_channel", 0), data.get("stt"), data.get("description", ""),
-                   data.get("known_failure", ""), lines)
+                   data.get("known_failure", ""), tuple(data["said"]) if "said" in data else None, lines)
+
+
+def _said_problems(value: Any) -> list[Problem]:
+    """What is wrong with a `said` list: not a list, empty, or an entry that is not a turn's text."""
+    if not isinstance(value, list):
+        return [Problem(("said",), f"{value!r}: expected {KEYS['said']}", "bad-value")]
+    if not value:
+        return [Problem(("said",), f"an empty list: expected {KEYS['said']}; or leave 'said' out", "bad-value")]
+    return [Problem(("said", str(i)), f"turn {i + 1}: {entry!r}: expected {SAID_ENTRY}", "bad-value")
+            for i, entry in enumerate(value) if not isinstance(entry, str) or not entry.strip()]
 
 
 def _valid(key: str, value: Any) -> bool:

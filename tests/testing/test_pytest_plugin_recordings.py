@@ -239,6 +239,32 @@ def test_an_unreadable_recording_fails_alone(project: pytest.Pytester, recording
     assert "Traceback" not in result.stdout.str()
 
 
+def test_said_judges_a_recording_twice_and_says_whose_failure_it_is(project: pytest.Pytester,
+                                                                     recordings: Path) -> None:
+    """billing.wav presses 1 and 2; its sidecar says the caller asked to cancel: the recogniser is to blame. The
+    canceller's sidecar agrees with its recording, and the call passes; against a flow whose retention offer never
+    lets go, the same canceller fails and the flow is to blame."""
+    said = "said: [cancel, '#12345678#', cancel, 'yes']\n"
+    place(project, recordings, {"calls/billing.wav": "billing.wav", "calls/canceller.wav": "canceller.wav",
+                                "unfair/canceller.wav": "canceller.wav"})
+    acme = (ROOT / "flows" / "acme.yaml").read_text("utf-8")
+    write(project, {"calls/billing.expect.yaml": f"flow: acme\nwithin: 4\n{said}",
+                    "calls/canceller.expect.yaml": f"flow: acme\nwithin: 4\n{said}",
+                    "unfair/canceller.expect.yaml": f"flow: unfair\nwithin: 4\n{said}",
+                    "flows/unfair.yaml": acme.replace("name: acme", "name: unfair").replace(
+                        "      cancel: confirm_cancel", "      cancel: retention_offer")})
+    result = project.runpytest("-v", "calls", "unfair")
+    result.assert_outcomes(passed=2, failed=2)  # with the call script in calls/
+    result.stdout.fnmatch_lines_random([
+        "calls/canceller.expect.yaml::canceller.wav PASSED*",
+        f"{project.path}/calls/billing.expect.yaml: the recogniser misheard turn 1 ('#1' for 'cancel'); as heard, "
+        "expected outcome 'cancelled', got 'resolved'",
+        f"{project.path}/unfair/canceller.expect.yaml: the flow is unfair: on what was said, expected outcome "
+        "'cancelled', got None",
+        "     said:  FAIL outcome None, 4 turn(s) — expected outcome 'cancelled', got None",
+    ])
+
+
 def test_a_flow_or_outcome_the_line_does_not_have(project: pytest.Pytester, recordings: Path) -> None:
     place(project, recordings, {"calls/shop.wav": "billing.wav", "calls/typo.wav": "billing.wav"})
     write(project, {"calls/shop.expect.yaml": "description: the corner shop\nflow: shop\noutcome: informed\n",

@@ -241,3 +241,92 @@ def test_a_flow_name_needs_a_live_line(project: Path) -> None:
     assert result.exit_code == 2
     assert result.stderr == ("error: 'my flow' is neither a flow file nor a flow's name (letters, digits, '_' and "
                              "'-'); with --url, FLOW may be the name the line serves the flow under, e.g. 'acme'\n")
+
+
+# -- said: the call judged on what was said and on what was heard ----------------------------------------------
+
+SAID_CANCEL = "said: [cancel, '#12345678#', cancel, 'yes']\n"
+
+
+def unfair(project: Path) -> Path:
+    """flows/unfair.yaml: acme, whose retention offer answers "cancel" with itself: nobody is cancelled past it."""
+    text = ACME.read_text("utf-8").replace("      cancel: confirm_cancel", "      cancel: retention_offer")
+    assert text != ACME.read_text("utf-8")
+    (project / "flows" / "unfair.yaml").write_text(text)
+    return project / "flows" / "unfair.yaml"
+
+
+def test_said_and_heard_agree(project: Path) -> None:
+    (project / "calls/canceller.expect.yaml").write_text("flow: acme\nwithin: 4\n" + SAID_CANCEL)
+    result = run_replay(ACME, project / "calls/canceller.wav", "--format", "json", cache=project / "cache")
+    assert result.exit_code == 0, result.output
+    [call] = json.loads(result.stdout)["calls"]
+    assert (call["ok"], call["blame"], call["reasons"]) == (True, None, [])
+    assert (call["said"]["ok"], call["said"]["outcome"], call["said"]["turns"]) == (True, "cancelled", 4)
+    assert (call["heard"]["ok"], call["heard"]["outcome"], call["heard"]["turns"]) == (True, "cancelled", 4)
+    assert [(e["kind"], e["heard"], e["digits"], e["confidence"], e["intent"]) for e in call["said"]["events"]] == [
+        ("speech", "cancel", "", 1.0, "intent 'cancel'"), ("dtmf", "", "12345678#", None, "data '12345678'"),
+        ("speech", "cancel", "", 1.0, "intent 'cancel'"), ("speech", "yes", "", 1.0, "intent 'yes'")]
+    assert call["events"] == call["heard"]["events"]
+
+
+def test_the_recogniser_is_blamed_when_only_what_was_heard_fails(project: Path) -> None:
+    """billing.wav presses 1 and 2, but the sidecar says the caller asked to cancel: the flow cancels what was
+    said, so the failure is the recogniser's (here the key detector's), named at its first wrong turn."""
+    (project / "calls/billing.expect.yaml").write_text("flow: acme\nwithin: 4\n" + SAID_CANCEL)
+    result = run_replay(ACME, project / "calls/billing.wav", cache=project / "cache")
+    assert result.exit_code == 1, result.output
+    calls = project / "calls"
+    assert result.stdout.splitlines()[:7] == [
+        f"FAIL {calls}/billing.wav: outcome resolved, 2 turn(s) — the recogniser misheard turn 1 ('#1' for "
+        "'cancel'); as heard, expected outcome 'cancelled', got 'resolved'",
+        "     said:  ok   outcome cancelled, 4 turn(s)",
+        "     heard: FAIL outcome resolved, 2 turn(s) — expected outcome 'cancelled', got 'resolved'",
+        "     1. heard #1 -> intent 'billing' -> anything_else; said 'cancel' -> intent 'cancel' -> ask_account",
+        "     2. heard #2 -> intent 'no' -> goodbye; said '#12345678#' -> data '12345678' -> retention_offer",
+        "     3. not heard; said 'cancel' -> intent 'cancel' -> confirm_cancel",
+        "     4. not heard; said 'yes' -> intent 'yes' -> cancelled_goodbye",
+    ]
+    assert "     note: the sidecar's said: gives 4 turn(s), the recording has 2" in result.stdout.splitlines()
+    as_json = run_replay(ACME, project / "calls/billing.wav", "--format", "json", cache=project / "cache")
+    [call] = json.loads(as_json.stdout)["calls"]
+    assert (call["ok"], call["blame"], call["said"]["ok"], call["heard"]["ok"]) == (False, "recogniser", True, False)
+
+
+def test_the_flow_is_blamed_when_what_was_said_fails(project: Path) -> None:
+    flow = unfair(project)
+    (project / "calls/canceller.expect.yaml").write_text("flow: acme\nwithin: 4\n" + SAID_CANCEL)
+    result = run_replay(flow, project / "calls/canceller.wav", "--format", "json", cache=project / "cache")
+    assert result.exit_code == 1, result.output
+    [call] = json.loads(result.stdout)["calls"]
+    assert call["blame"] == "flow"
+    assert call["reasons"] == ["the flow is unfair: on what was said, expected outcome 'cancelled', got None"]
+    assert (call["said"]["ok"], call["heard"]["ok"]) == (False, False)
+
+
+@pytest.mark.parametrize(("said", "verdict", "note"), [
+    # one turn more than the recording: said left over, as the call ends at cancellation
+    ("[cancel, '#12345678#', cancel, 'yes', agent]", "ok   {calls}/canceller.wav: outcome cancelled, 4 turn(s)",
+     "the sidecar's said: gives 5 turn(s), the recording has 4"),
+    # the same meaning in other words, or keys for words: no mishearing
+    ("['#9', '#12345678#', cancel my service, '#1']", "ok   {calls}/canceller.wav: outcome cancelled, 4 turn(s)",
+     None),
+    # the account number misheard, yet the call is cancelled: ok, and noted
+    ("[cancel, '#87654321#', cancel, 'yes']", "ok   {calls}/canceller.wav: outcome cancelled, 4 turn(s)",
+     "the recogniser misheard turn 2 ('#12345678#' for '#87654321#'), without changing the verdict"),
+])
+def test_said_turns_compared_by_meaning(project: Path, said: str, verdict: str, note: str | None) -> None:
+    (project / "calls/canceller.expect.yaml").write_text(f"flow: acme\nwithin: 4\nsaid: {said}\n")
+    result = run_replay(ACME, project / "calls/canceller.wav", cache=project / "cache")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[0] == verdict.format(calls=project / "calls")
+    assert (f"     note: {note}" in result.stdout.splitlines()) == (note is not None)
+
+
+def test_an_unreadable_recording_blames_nobody_when_what_was_said_passes(project: Path) -> None:
+    (project / "calls/canceller.wav").write_bytes(b"RIFF\x00\x00\x00\x00WAVEfmt not really")
+    (project / "calls/canceller.expect.yaml").write_text("flow: acme\nwithin: 4\n" + SAID_CANCEL)
+    result = run_replay(ACME, project / "calls/canceller.wav", "--format", "json", cache=project / "cache")
+    assert result.exit_code == 1, result.output
+    [call] = json.loads(result.stdout)["calls"]
+    assert (call["blame"], call["reasons"], call["said"]["ok"]) == (None, ["the recording could not be read"], True)

@@ -20,7 +20,10 @@ from tests.conftest import ACME
 
 FILE = "calls/x.expect.yaml"
 WAV = Path("calls/x.wav")
-KEYS = "['flow', 'outcome', 'within', 'caller_channel', 'stt', 'description', 'known_failure']"
+KEYS = "['flow', 'outcome', 'within', 'caller_channel', 'stt', 'description', 'known_failure', 'said']"
+SAID = ("expected a list of what the caller said at each turn, in order: words ('cancel'), '#' and keys "
+        "('#12345678#') or '(silence)'")
+SAID_ENTRY = "expected what the caller said: words, '#' and keys, or '(silence)'"
 FLOW_NAME = "expected the flow's name as served (letters, digits, '_' and '-'), e.g. 'acme'"
 WITHIN = "expected a whole number of turns, 1 or more"
 CHANNEL = "expected the caller's channel of the recording: a whole number, 0 or more"
@@ -62,6 +65,18 @@ MALFORMED: dict[str, tuple[str, type[IvrError], str]] = {
                         f"{FILE}:3: stt: 'Whisper': expected a speech-to-text engine: one of ['vosk', 'whisper']"),
     "description-a-list": ("flow: acme\nwithin: 4\ndescription: [a, b]\n", SidecarError,
                            f"{FILE}:3: description: ['a', 'b']: expected text, for people"),
+    "said-text": ("flow: acme\nwithin: 4\nsaid: cancel\n", SidecarError, f"{FILE}:3: said: 'cancel': {SAID}"),
+    "said-a-mapping": ("flow: acme\nwithin: 4\nsaid: {1: cancel}\n", SidecarError,
+                       f"{FILE}:3: said: {{'1': 'cancel'}}: {SAID}"),
+    "said-empty": ("flow: acme\nwithin: 4\nsaid: []\n", SidecarError,
+                   f"{FILE}:3: said: an empty list: {SAID}; or leave 'said' out"),
+    "said-entries": ("flow: acme\nwithin: 4\nsaid:\n  - cancel\n  - [yes, no]\n  - {a: b}\n  - ''\n", SidecarError,
+                     f"{FILE}:5: said.1: turn 2: ['yes', 'no']: {SAID_ENTRY}\n"
+                     f"{FILE}:6: said.2: turn 3: {{'a': 'b'}}: {SAID_ENTRY}\n"
+                     f"{FILE}:7: said.3: turn 4: '': {SAID_ENTRY}"),
+    "said-keys-unquoted": ("flow: acme\nwithin: 4\nsaid:\n  - cancel\n  - #12345678#\n", SidecarError,
+                           f"{FILE}:5: said.1: empty: YAML reads the '#' in '- #12345678#' as the start of a comment; "
+                           "quote it: - \"#12345678#\""),
     "duplicate-key": ("flow: acme\nwithin: 4\nflow: gym\n", SidecarError,
                       f"{FILE}:3: flow: duplicate key 'flow' (first defined on line 1)"),
     "every-problem-at-once": ("flow: a b\nwithin: 0\nstt: google\nfoo: 1\n", SidecarError,
@@ -92,6 +107,8 @@ def test_malformed_sidecars(text: str, error: type[IvrError], message: str) -> N
     ("flow: acme\nwithin: 004\ncaller_channel: 0\ndescription: ''\n", Sidecar(FILE, WAV, "acme", within=4)),
     ("flow: acme\nwithin: 4\nknown_failure: cancel heard as council\n",
      Sidecar(FILE, WAV, "acme", within=4, known_failure="cancel heard as council")),
+    ("flow: acme\nwithin: 4\nsaid:\n  - cancel\n  - '#12345678#'\n  - (silence)\n  - 'yes'\n  - no\n",
+     Sidecar(FILE, WAV, "acme", within=4, said=("cancel", "#12345678#", "(silence)", "yes", "no"))),
 ])
 def test_valid_sidecars(text: str, expected: Sidecar) -> None:
     assert parse_sidecar(text, FILE, WAV) == expected
