@@ -31,13 +31,13 @@ def run(code: str) -> str:
 
 def test_importing_ivr_loads_nothing_until_a_name_is_used() -> None:
     heavy = ("flask", "twilio", "vosk", "pydub", "httpx", "click", "sqlalchemy", "gunicorn", "numpy", "pydantic",
-             "yaml")
+             "yaml", "dask", "distributed")
     assert run(f"import sys, ivr; print(sorted(m for m in {heavy!r} if m in sys.modules))") == "[]"
     assert run("import sys, ivr; ivr.load_flow; print(sorted(m for m in ('flask', 'numpy', 'click') "
                "if m in sys.modules))") == "[]"
 
 
 def test_the_pytest_plugin_imports_nothing_heavy_at_collection() -> None:
-    heavy = ("flask", "twilio", "httpx", "pydantic", "yaml", "numpy", "sqlalchemy")
+    heavy = ("flask", "twilio", "httpx", "pydantic", "yaml", "numpy", "sqlalchemy", "dask", "distributed")
     assert run(f"import sys, ivr.testing.pytest_plugin; print(sorted(m for m in {heavy!r} if m in sys.modules))") \
         == "[]"

@@ -6,11 +6,11 @@ Heavy imports (the web app, the recognisers, numpy) happen inside the commands, 
 from __future__ import annotations
 
 import json
+import os
 import re
 import sys
 import tempfile
 import xml.etree.ElementTree as ET
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -25,17 +25,42 @@ from ivr.flow.nodes import DEFAULT_OUTCOME
 
 if TYPE_CHECKING:
     from ivr.flow.model import Flow
+    from ivr.testing.replay import Job
     from ivr.testing.sidecar import Sidecar
 
 STT_ENGINES = click.Choice(["vosk", "whisper"])
 
 
 def _stt_options(f: Any) -> Any:
+    f = click.option("--cache-dir", metavar="DIR", envvar="IVR_CACHE_DIR", show_envvar=True,
+                     help="the transcript cache (default: ~/.cache/ivr; shared by every worker, so on a cluster a "
+                          "directory on shared storage hears each utterance once anywhere)")(f)
     f = click.option("--no-cache", is_flag=True, help="recognise again even when a cached transcript exists")(f)
     f = click.option("--vosk-model", metavar="DIR", help="a Vosk model directory (default: $IVR_VOSK_MODEL)")(f)
+    f = click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default=None, expose_value=False,
+                     callback=_whisper_device,
+                     help="where Whisper runs: auto (a CUDA GPU when there is one, else the CPU), cpu or cuda "
+                          "(default: $IVR_WHISPER_DEVICE, else auto)")(f)
     return click.option("--stt", type=STT_ENGINES, default=None,
                         help="speech-to-text engine (default: $IVR_STT, else vosk for Korean flows or a configured "
                              "Vosk model, else whisper)")(f)
+
+
+def _whisper_device(ctx: click.Context, _param: Any, value: str | None) -> None:
+    """--device reaches the recognisers as IVR_WHISPER_DEVICE (as the command's environment does, so worker
+    processes see it too), for this command only."""
+    if value is None:
+        return
+    before = os.environ.get("IVR_WHISPER_DEVICE")
+    os.environ["IVR_WHISPER_DEVICE"] = value
+
+    def restore() -> None:
+        if before is None:
+            os.environ.pop("IVR_WHISPER_DEVICE", None)
+        else:
+            os.environ["IVR_WHISPER_DEVICE"] = before
+
+    ctx.call_on_close(restore)
 
 
 @click.command("replay")
@@ -48,7 +73,11 @@ def _stt_options(f: Any) -> Any:
                                                   "the outcome of FLOW's guarantee)")
 @_stt_options
 @click.option("-j", "workers", type=click.IntRange(min=1), default=1, show_default=True,
-              help="replay this many calls at once")
+              help="replay this many calls at once, on a Dask LocalCluster of N worker processes made for the run "
+                   "(1: in this process)")
+@click.option("--scheduler", metavar="tcp://HOST:8786",
+              help="replay on the existing Dask cluster of this scheduler instead, on all its workers (they need "
+                   "ivrkit[testing,speech], and the flow, recordings and --cache-dir at the same paths)")
 @click.option("--url", metavar="URL", help="replay against this live line (signed with TWILIO_AUTH_TOKEN) "
                                            "instead of the app in-process; FLOW may then be just the flow's name")
 @click.option("--caller-channel", type=click.IntRange(min=0), default=None,
@@ -66,9 +95,9 @@ def _stt_options(f: Any) -> Any:
               help="json and junit for programs and CI (junit: recordings only)")
 @click.pass_context
 def replay_cmd(ctx: click.Context, flow_file: str, paths: tuple[str, ...], within: int | None, expect: str | None,
-               stt: str | None, vosk_model: str | None, no_cache: bool, workers: int, url: str | None,
-               caller_channel: int | None, from_store: bool, database: str, since: datetime | None,
-               logged_flow: str | None, fmt: str) -> None:
+               stt: str | None, vosk_model: str | None, no_cache: bool, cache_dir: str | None, workers: int,
+               scheduler: str | None, url: str | None, caller_channel: int | None, from_store: bool, database: str,
+               since: datetime | None, logged_flow: str | None, fmt: str) -> None:
     """Replay recorded calls (a file each, a directory of them, or a directory of per-turn clips) against FLOW's
     line; exit 1 when any call misses its expectation.
 
@@ -88,7 +117,8 @@ def replay_cmd(ctx: click.Context, flow_file: str, paths: tuple[str, ...], withi
     changes is listed (old -> new), and every caller who asked to cancel (the guarantee's intent) and reached the
     guarantee's outcome within N turns then, but would not now. Exit 1 when there is such a regression."""
     if from_store:
-        _refuse(ctx, paths, ("expect", "stt", "vosk_model", "no_cache", "workers", "url", "caller_channel"),
+        _refuse(ctx, paths, ("expect", "stt", "vosk_model", "no_cache", "cache_dir", "workers", "scheduler", "url",
+                             "caller_channel"),
                 "--from-store replays the calls of the store")
         if fmt == "junit":
             raise UsageError("--from-store prints text or json (--format text|json)")
@@ -101,9 +131,8 @@ def replay_cmd(ctx: click.Context, flow_file: str, paths: tuple[str, ...], withi
     needs("testing", "ivr replay")
     needs("speech", "ivr replay")
     from ivr.flow.loader import load_flow
-    from ivr.speech.choose import get_transcriber
-    from ivr.testing.replay import Verdict, recordings, replay
-    from ivr.testing.sim import Simulator
+    from ivr.speech.cache import default_cache_dir
+    from ivr.testing.replay import Setup, recordings, replay_all
 
     flow = load_flow(flow_file)[0] if not url or Path(flow_file).is_file() else None
     name = flow.name if flow is not None else _flow_name(flow_file)
@@ -113,27 +142,20 @@ def replay_cmd(ctx: click.Context, flow_file: str, paths: tuple[str, ...], withi
     if flow is None and any(p.guessed for p in plans):
         click.echo(f"note: {flow_file!r} is a flow's name, not its file, so its guarantee is unknown: calls with "
                    f"'within' alone must end {DEFAULT_OUTCOME!r} (pass --expect, or the flow file)", err=True)
-    language = flow.language if flow is not None else None
-    transcribers = {engine: get_transcriber(engine, language=language, vosk_model=vosk_model, cache=not no_cache)
-                    for engine in dict.fromkeys(p.stt for p in plans)}
-    with tempfile.TemporaryDirectory(prefix="ivr-replay-") as store_dir:
-        target, token = _line(flow_file, url, store_dir)
+    setup = Setup(name, () if url else (flow_file,), url, live_token() if url else "",
+                  flow.language if flow is not None else None, vosk_model,
+                  None if no_cache else str(Path(cache_dir) / "transcripts" if cache_dir else default_cache_dir()),
+                  tuple((k, os.environ[k]) for k in ("IVR_STT", "IVR_VOSK_MODEL", "IVR_WHISPER_MODEL",
+                                                     "IVR_WHISPER_DEVICE") if k in os.environ), os.getcwd())
 
-        def one(plan: Plan) -> Verdict:
-            sim = Simulator(target, auth_token=token, status_callback=f"/voice/{name}/status")
-            try:
-                verdict = replay(plan.source, sim, f"/voice/{name}", transcribers[plan.stt], language=language,
-                                 within=plan.within, expect=plan.expect, channel=plan.channel,
-                                 said=plan.sidecar.said if plan.sidecar is not None else None)
-            finally:
-                sim.close()
-            verdict.notes[:0] = plan.notes
-            return verdict
+    def finished(count: int, verdict: Any) -> None:
+        click.echo(f"[{count}/{len(plans)}] {'ok' if verdict.ok else 'FAIL'} {Path(verdict.recording).name}",
+                   err=True)
 
-        with ThreadPoolExecutor(max_workers=workers) as pool, click.progressbar(
-                pool.map(one, plans), length=len(plans), label="replaying", file=sys.stderr,
-                show_pos=True) as progress:
-            verdicts = list(progress)
+    batch = replay_all([p.job() for p in plans], setup, workers=workers, scheduler=scheduler, done=finished)
+    verdicts = batch.verdicts
+    if not no_cache:
+        click.echo(f"cache: {batch.heard} heard, {batch.cached} from the cache", err=True)
     click.echo(_render(verdicts, fmt), nl=False)
     if not all(v.ok for v in verdicts):
         sys.exit(1)
@@ -151,6 +173,12 @@ class Plan:
     sidecar: Sidecar | None = None  # the sidecar beside the recording, if any
     guessed: bool = False  # `within` alone, for a flow known only by name: the default guarantee's outcome
     notes: tuple[str, ...] = ()
+
+    def job(self) -> Job:
+        from ivr.testing.replay import Job
+
+        said = tuple(self.sidecar.said) if self.sidecar is not None and self.sidecar.said is not None else None
+        return Job(self.source, self.within, self.expect, self.stt, self.channel, said, self.notes)
 
 
 def _refuse(ctx: click.Context, paths: tuple[str, ...], names: tuple[str, ...], why: str) -> None:
@@ -242,16 +270,6 @@ def _check_sidecars(plans: list[Plan], name: str, flow: Flow | None) -> None:
         raise SidecarError(problems)
 
 
-def _line(flow_file: str, url: str | None, store_dir: str) -> tuple[Any, str]:
-    """The line to call: a live URL and the account's token, or the app in-process on a fresh store."""
-    if url:
-        return url, live_token()
-    from ivr.line.app import local_app, token_of
-
-    app = local_app([flow_file], store_dir)
-    return app, token_of(app)
-
-
 def _render(verdicts: list[Any], fmt: str) -> str:
     if fmt == "json":
         return json.dumps({"calls": [v.to_json() for v in verdicts]}, indent=2, ensure_ascii=False) + "\n"
@@ -277,7 +295,7 @@ def _render(verdicts: list[Any], fmt: str) -> str:
 @_stt_options
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 def transcribe_cmd(files: tuple[str, ...], flow_file: str | None, node: str | None, stt: str | None,
-                   vosk_model: str | None, no_cache: bool, fmt: str) -> None:
+                   vosk_model: str | None, no_cache: bool, cache_dir: str | None, fmt: str) -> None:
     """Print what each audio file says (and, with --flow, the intent and digits the IVR would take)."""
     phrases: tuple[str, ...]
     needs("speech", "ivr transcribe")
@@ -289,7 +307,7 @@ def transcribe_cmd(files: tuple[str, ...], flow_file: str | None, node: str | No
     if flow_file:
         flow, node, phrases = _listening(flow_file, node)
     transcriber = get_transcriber(stt, language=flow.language if flow else None, vosk_model=vosk_model,
-                                  cache=not no_cache)
+                                  cache=not no_cache, cache_dir=Path(cache_dir) / "transcripts" if cache_dir else None)
     batch = load_all(files)
     rows = []
     for _name, audio in batch.done:

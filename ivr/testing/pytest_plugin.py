@@ -16,6 +16,8 @@
   `ivr replay` prints for the call (each turn heard, with confidence, intent and node) and the conversation.
   A sidecar's `said` list (what the caller said at each turn) judges the call twice, on what was said and on
   what was heard: the failure then says whether the flow is unfair or the recogniser misheard a turn.
+- Under pytest-xdist (`pytest -n N`) each worker process has a session of its own: its own app and store for
+  the call scripts, its own recognisers (a model loads once per worker); the transcript cache on disk is shared.
 - Fixtures: `ivr_app` (the real webhook app for the chosen flows, on a fresh SQLite store, with signature checks
   on), `ivr_sim` (a fake Twilio driving it, or a live line with `--ivr-url`), `ivr_call(flow, caller=...)`.
 - Choosing flows: `--ivr-flows PATH` (repeatable, relative to where pytest runs), the ini option `ivr_flows`

@@ -6,6 +6,8 @@ the telephone line (espeak-ng, 8 kHz mu-law, noise), with acme's main-menu phras
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -99,3 +101,62 @@ def test_a_near_miss_is_not_taken_for_the_phrase_it_sounds_like(model: tuple[obj
     assert "cancel" not in whisper.words(heard.text)
     assert heard.considered >= 2  # the phrases it sounds like were weighed, and lost
     assert 0.0 < heard.confidence <= 1.0
+
+
+def _gpus() -> int:
+    import ctranslate2
+
+    return int(ctranslate2.get_cuda_device_count())
+
+
+@pytest.mark.parametrize(("device", "env", "expected"), [
+    (None, {}, "auto"),
+    ("cpu", {"IVR_WHISPER_DEVICE": "cuda"}, "cpu"),  # --device over the environment
+    (None, {"IVR_WHISPER_DEVICE": " CUDA "}, "cuda"),
+])
+def test_the_whisper_device_comes_from_the_option_else_the_environment(device: str | None, env: dict[str, str],
+                                                                       expected: str) -> None:
+    from ivr.speech.choose import get_transcriber
+
+    chosen = get_transcriber("whisper", cache=False, device=device, env=env)
+    assert isinstance(chosen, WhisperTranscriber)
+    assert chosen.device == expected
+
+
+def test_an_unknown_whisper_device_names_the_choices() -> None:
+    from ivr.errors import SttError
+
+    with pytest.raises(SttError, match=r"^unknown Whisper device 'gpu' .*valid choices: \['auto', 'cpu', 'cuda'\]"):
+        WhisperTranscriber(device="gpu")
+
+
+def test_auto_is_the_cpu_without_a_gpu_and_cuda_there_is_an_error_naming_the_option() -> None:
+    from ivr.errors import SttError
+
+    if _gpus():
+        pytest.skip("this machine has a CUDA GPU")
+    assert WhisperTranscriber()._device() == "cpu"
+    with pytest.raises(SttError, match=r"^--device cuda \(IVR_WHISPER_DEVICE=cuda\): ctranslate2 sees no CUDA GPU"):
+        WhisperTranscriber(device="cuda").transcribe(np.zeros(8000, np.int16), phrases=["cancel"])
+
+
+def test_the_device_is_not_part_of_the_transcript_cache_identity() -> None:
+    assert WhisperTranscriber(device="cpu").identity == WhisperTranscriber(device="auto").identity
+
+
+def test_ivr_transcribe_device_cuda_without_a_gpu_exits_2_naming_the_option(tmp_path: Path) -> None:
+    import os
+
+    from click.testing import CliRunner
+
+    from ivr.cli.main import main
+    from ivr.speech.audio import Audio, save
+
+    if _gpus():
+        pytest.skip("this machine has a CUDA GPU")
+    clip = save(Audio.mono(np.zeros(8000, np.float32), 8000), tmp_path / "quiet.wav")
+    before = os.environ.get("IVR_WHISPER_DEVICE")
+    result = CliRunner().invoke(main, ["transcribe", "--stt", "whisper", "--device", "cuda", "--no-cache", str(clip)])
+    assert result.exit_code == 2, result.output
+    assert "--device cuda (IVR_WHISPER_DEVICE=cuda): ctranslate2 sees no CUDA GPU" in result.output
+    assert os.environ.get("IVR_WHISPER_DEVICE") == before  # for that command only
