@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 from ivr.flow import model as f
-from ivr.flow.caller import Digits, Speech
+from ivr.flow.caller import SILENCE_TEXT, Digits, Speech
 from ivr.flow.engine import Decision, decide
 from ivr.flow.intents import Meaning, interpret, luhn_ok, matcher
 
@@ -121,7 +121,7 @@ def sample_data(node: f.CollectNode) -> str:
     return digits  # every candidate is a key: a flow no caller can give data to (its keys win, as in the engine)
 
 
-SILENCE, JUNK = "(silence)", "(something it does not understand)"
+SILENCE, JUNK = SILENCE_TEXT, "(something it does not understand)"  # the answers in their one text form
 LADDER_MEANINGS = (Meaning("no_input"), Meaning("no_match"))
 LADDER_ANSWERS = {LADDER_MEANINGS[0]: SILENCE, LADDER_MEANINGS[1]: JUNK}
 Leaf = tuple[Counts, Meaning, list[Move]]

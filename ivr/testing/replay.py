@@ -114,7 +114,7 @@ class Verdict:
 
 
 def _heard_line(e: Answer) -> str:
-    heard = f"#{e.digits}" if e.kind == "dtmf" else repr(e.heard) if e.heard else "(silence)"
+    heard = repr(e.heard) if e.kind == "speech" and e.heard else e.text  # keys and silence in their text form
     conf = f" ({e.confidence:.2f})" if e.confidence is not None else ""
     return f"heard {heard}{conf} -> {e.intent or '?'} -> {e.node}"
 
