@@ -49,14 +49,30 @@ class Word:
 
 
 @dataclass(frozen=True, slots=True)
+class Alternative:
+    """One text an engine weighed for an utterance: its log-probability given the audio (nats, the decoder's own
+    score read without any bias toward the prompt's phrases) and how it was found, as `source:rank` tags:
+    `free:0` the best of a free decoding, `hotwords:1` the second best of one biased toward the phrases,
+    `hotwords30:0` the biased decoding of Whisper's 30 s window, `phrase` an accepted phrase on its own,
+    `alike` a heard span replaced by the phrase it sounds like. `ivr.speech.decide` turns them into a decision."""
+
+    text: str
+    score: float
+    sources: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class Transcript:
-    """What an engine heard in one utterance. Empty text: nothing was said (the flow hears silence)."""
+    """What an engine heard in one utterance. Empty text: nothing was said (the flow hears silence).
+    `alternatives`: every text weighed against the audio, when the engine weighs (Whisper at a prompt with
+    phrases); empty otherwise."""
 
     text: str
     confidence: float | None = None
     words: tuple[Word, ...] = ()
     engine: str = ""
     model: str = ""
+    alternatives: tuple[Alternative, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -67,13 +83,24 @@ class Transcript:
         text, engine, model = (_typed(data[k], str) for k in ("text", "engine", "model"))
         words = tuple(Word(_typed(w["word"], str), _number(w["start"]), _number(w["end"]),
                            _number(w["confidence"], True)) for w in _typed(data["words"], list))
-        return cls(text, _number(data["confidence"], True), words, engine, model)
+        alternatives = tuple(
+            Alternative(_typed(a["text"], str), _score(a["score"]),
+                        tuple(_typed(s, str) for s in _typed(a["sources"], list)))
+            for a in _typed(data.get("alternatives", []), list))
+        return cls(text, _number(data["confidence"], True), words, engine, model, alternatives)
 
 
 def _typed(value: Any, kind: type[T]) -> T:
     if not isinstance(value, kind):
         raise ValueError(f"{value!r} is not a {kind.__name__}")
     return value
+
+
+def _score(value: Any) -> float:
+    """A log-probability: a finite number or minus infinity (a text the decoder rules out)."""
+    if value == -math.inf:
+        return -math.inf
+    return float(_number(value))
 
 
 def _number(value: Any, optional: bool = False) -> Any:

