@@ -167,6 +167,14 @@ class CallFailed(IvrError):
     exit_code = 1
 
 
+class CallInconclusive(IvrError):
+    """A replayed call whose verdict the recogniser cannot vouch for: at a turn the call depended on, it could not
+    tell what was said (`ivr.speech.decide`). Neither a pass nor the flow's failure; the message names the turns."""
+
+    code = "call-inconclusive"
+    exit_code = 1
+
+
 class MissingExtra(IvrError):
     """A command needs libraries from an extra that is not installed; the message names the pip command."""
 

@@ -91,15 +91,27 @@ def _whisper_device(ctx: click.Context, _param: Any, value: str | None) -> None:
                    "zoned)")
 @click.option("--flow", "logged_flow", metavar="NAME",
               help="with --from-store: replay the calls logged for flow NAME (default: FLOW's name)")
+@click.option("--max-risk", "risk", type=click.FloatRange(0.0, 1.0, min_open=True, max_open=True), metavar="R",
+              help="the largest share of wrong recognitions accepted: a turn decided with less margin is uncertain "
+                   "[default: the decision model's, 0.01]")
+@click.option("--inconclusive", type=click.Choice(["fail", "xfail"]), default="fail", show_default=True,
+              help="a call the recogniser cannot vouch for (a turn it could not tell what was said at): fail the "
+                   "run (exit 1), or report it and let the run pass")
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "junit"]), default="text", show_default=True,
               help="json and junit for programs and CI (junit: recordings only)")
 @click.pass_context
 def replay_cmd(ctx: click.Context, flow_file: str, paths: tuple[str, ...], within: int | None, expect: str | None,
                stt: str | None, vosk_model: str | None, no_cache: bool, cache_dir: str | None, workers: int,
                scheduler: str | None, url: str | None, caller_channel: int | None, from_store: bool, database: str,
-               since: datetime | None, logged_flow: str | None, fmt: str) -> None:
+               since: datetime | None, logged_flow: str | None, risk: float | None, inconclusive: str,
+               fmt: str) -> None:
     """Replay recorded calls (a file each, a directory of them, or a directory of per-turn clips) against FLOW's
     line; exit 1 when any call misses its expectation.
+
+    At each turn the recogniser decides among what the prompt accepts, with a calibrated probability for the
+    meaning it chose and the runner-up. When it cannot tell (too small a margin, or Whisper repeating itself), the
+    call is INCONCLUSIVE rather than a confident wrong verdict: the report names the turn, its time span and the
+    competing meanings. --max-risk sets how sure it must be; --inconclusive xfail lets such calls pass the run.
 
     A recording with a sidecar beside it (NAME.expect.yaml, as the pytest plugin reads them) takes its outcome,
     within, caller_channel and stt from there, each unless this command gives it; the output names the sidecar.
@@ -118,7 +130,7 @@ def replay_cmd(ctx: click.Context, flow_file: str, paths: tuple[str, ...], withi
     guarantee's outcome within N turns then, but would not now. Exit 1 when there is such a regression."""
     if from_store:
         _refuse(ctx, paths, ("expect", "stt", "vosk_model", "no_cache", "cache_dir", "workers", "scheduler", "url",
-                             "caller_channel"),
+                             "caller_channel", "risk", "inconclusive"),
                 "--from-store replays the calls of the store")
         if fmt == "junit":
             raise UsageError("--from-store prints text or json (--format text|json)")
@@ -146,18 +158,18 @@ def replay_cmd(ctx: click.Context, flow_file: str, paths: tuple[str, ...], withi
                   flow.language if flow is not None else None, vosk_model,
                   None if no_cache else str(Path(cache_dir) / "transcripts" if cache_dir else default_cache_dir()),
                   tuple((k, os.environ[k]) for k in ("IVR_STT", "IVR_VOSK_MODEL", "IVR_WHISPER_MODEL",
-                                                     "IVR_WHISPER_DEVICE") if k in os.environ), os.getcwd())
+                                                     "IVR_WHISPER_DEVICE") if k in os.environ), os.getcwd(),
+                  risk=risk)
 
     def finished(count: int, verdict: Any) -> None:
-        click.echo(f"[{count}/{len(plans)}] {'ok' if verdict.ok else 'FAIL'} {Path(verdict.recording).name}",
-                   err=True)
+        click.echo(f"[{count}/{len(plans)}] {verdict.status} {Path(verdict.recording).name}", err=True)
 
     batch = replay_all([p.job() for p in plans], setup, workers=workers, scheduler=scheduler, done=finished)
     verdicts = batch.verdicts
     if not no_cache:
         click.echo(f"cache: {batch.heard} heard, {batch.cached} from the cache", err=True)
     click.echo(_render(verdicts, fmt), nl=False)
-    if not all(v.ok for v in verdicts):
+    if any(v.status == "FAIL" or (v.status == "INCONCLUSIVE" and inconclusive == "fail") for v in verdicts):
         sys.exit(1)
 
 
@@ -275,16 +287,19 @@ def _render(verdicts: list[Any], fmt: str) -> str:
         return json.dumps({"calls": [v.to_json() for v in verdicts]}, indent=2, ensure_ascii=False) + "\n"
     if fmt == "junit":
         suite = ET.Element("testsuite", name="ivr replay", tests=str(len(verdicts)),
-                           failures=str(sum(not v.ok for v in verdicts)))
+                           failures=str(sum(v.status != "ok" for v in verdicts)))
         for v in verdicts:
             case = ET.SubElement(suite, "testcase", classname="ivr.testing.replay", name=v.recording)
-            if not v.ok:
-                failure = ET.SubElement(case, "failure", message="; ".join(v.reasons))
+            if v.status != "ok":
+                message = f"inconclusive: {'; '.join(v.doubts)}" if v.status == "INCONCLUSIVE" else "; ".join(v.reasons)
+                failure = ET.SubElement(case, "failure", message=message,
+                                        type="inconclusive" if v.status == "INCONCLUSIVE" else "failed")
                 failure.text = v.transcript
         return ET.tostring(suite, encoding="unicode") + "\n"
     lines = [v.report() for v in verdicts]
-    passed = sum(v.ok for v in verdicts)
-    lines.append(f"{passed} of {len(verdicts)} call(s) passed")
+    passed = sum(v.status == "ok" for v in verdicts)
+    unsure = sum(v.status == "INCONCLUSIVE" for v in verdicts)
+    lines.append(f"{passed} of {len(verdicts)} call(s) passed" + (f", {unsure} inconclusive" if unsure else ""))
     return "\n".join(lines) + "\n"
 
 

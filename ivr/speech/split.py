@@ -40,6 +40,37 @@ class Utterance:
         return "silence" if self.silent else "dtmf" if self.digits is not None else "speech"
 
 
+#: a turn is clipped when this share of its samples sit at full scale (a line driven into distortion)
+CLIPPED_SHARE, CLIP_LEVEL = 0.002, 0.9
+#: a turn whose speech is quieter than this (RMS, dB below full scale) is near-silent: the recogniser hears noise
+NEAR_SILENT_DB = -45.0
+#: Twilio's `<Gather>` hears at most a minute of speech
+GATHER_MAX_SPEECH = 60.0
+
+
+def trouble(turn: Utterance, longest: float) -> list[str]:
+    """What is wrong with a spoken turn's audio, in words: clipped, near-silent, or much longer than the prompt
+    allows (`longest`: seconds of speech the prompt's longest accepted answer could take). Empty when nothing is."""
+    found: list[str] = []
+    samples = turn.audio.samples
+    if not len(samples):
+        return found
+    peak = float(np.abs(samples).max())
+    at_peak = float(np.mean(np.abs(samples) >= 0.99 * peak)) if peak >= CLIP_LEVEL else 0.0
+    if at_peak >= CLIPPED_SHARE:
+        found.append(f"clipped ({at_peak:.1%} of its samples at full scale)")
+    level = 10 * np.log10(float(np.mean(np.square(samples, dtype=np.float64))) + 1e-20)
+    if level < NEAR_SILENT_DB:
+        found.append(f"near-silent (speech at {level:.0f} dBFS)")
+    spoken = turn.end - turn.start
+    if spoken > GATHER_MAX_SPEECH:
+        found.append(f"{spoken:.0f} s long: Twilio's <Gather> hears at most {GATHER_MAX_SPEECH:.0f} s of speech")
+    elif spoken > longest:
+        found.append(f"{spoken:.1f} s long, much longer than any answer the prompt accepts (about {longest:.0f} s "
+                     "at most)")
+    return found
+
+
 @dataclass(frozen=True)
 class Splitting:
     """How `split` decides (times in seconds, levels in dB)."""

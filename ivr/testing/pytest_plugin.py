@@ -44,7 +44,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import pytest
 
-from ivr.errors import CallFailed, FlowFileError, IvrError, MissingExtra
+from ivr.errors import CallFailed, CallInconclusive, FlowFileError, IvrError, MissingExtra
 from ivr.files import kind_of
 
 if TYPE_CHECKING:
@@ -72,7 +72,24 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                          "vosk for Korean flows or a configured Vosk model, else whisper)")
     group.addoption("--ivr-vosk-model", default=None, metavar="DIR",
                     help="a Vosk model directory (default: $IVR_VOSK_MODEL)")
+    group.addoption("--ivr-inconclusive", choices=("fail", "xfail"), default="fail",
+                    help="a recorded call the recogniser cannot vouch for (a turn it could not tell): fail the test "
+                         "with its own reason, or report it as an expected failure (default: fail)")
+    group.addoption("--ivr-max-risk", type=_risk, default=None, metavar="R",
+                    help="the largest share of wrong recognitions accepted (0-1): a turn the recogniser decides "
+                         "with less margin is uncertain (default: the decision model's, 0.01)")
     parser.addini("ivr_flows", "flow files or directories the test app serves", type="linelist", default=[])
+
+
+def _risk(value: str) -> float:
+    try:
+        risk = float(value)
+    except ValueError:
+        risk = -1.0
+    if not 0.0 < risk < 1.0:
+        raise pytest.UsageError(f"--ivr-max-risk {value!r}: give a share of wrong recognitions between 0 and 1, "
+                                "e.g. 0.05")
+    return risk
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -271,6 +288,15 @@ def recording_failed(sidecar: Sidecar, verdict: Verdict) -> CallFailed:
                       + (f"\n\n  conversation:{conversation}" if conversation else ""))
 
 
+def recording_inconclusive(sidecar: Sidecar, verdict: Verdict) -> CallInconclusive:
+    """The report of a recording whose verdict the recogniser cannot vouch for: the turns it could not tell."""
+    conversation = "".join(f"\n  {line}" for line in verdict.transcript.splitlines())
+    return CallInconclusive(f"{sidecar.file}: inconclusive, the recogniser cannot tell what was said at "
+                            f"{'; '.join(verdict.doubts)} (run with --ivr-inconclusive=xfail to report such calls "
+                            f"as expected failures)\n{verdict.report()}"
+                            + (f"\n\n  conversation:{conversation}" if conversation else ""))
+
+
 class SidecarFile(pytest.File):
     def collect(self) -> Iterator[pytest.Item]:
         try:
@@ -303,7 +329,11 @@ class SidecarItem(pytest.Item):
         verdict = replay(sidecar.recording, sim, f"/voice/{sidecar.flow}",
                          _transcriber(self.config, sidecar.stt, language), language=language,
                          within=sidecar.within, expect=sidecar.expected(flow), channel=sidecar.caller_channel,
-                         said=sidecar.said)
+                         said=sidecar.said, flow=flow, risk=self.config.getoption("--ivr-max-risk"))
+        if verdict.status == "INCONCLUSIVE":
+            if self.config.getoption("--ivr-inconclusive") == "xfail":
+                pytest.xfail(f"inconclusive: {'; '.join(verdict.doubts)}")
+            raise recording_inconclusive(sidecar, verdict)
         if not verdict.ok:
             raise recording_failed(sidecar, verdict)
 

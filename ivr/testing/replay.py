@@ -32,9 +32,11 @@ from typing import Any, Literal, TypeVar
 
 from ivr.errors import IvrError, MissingExtra, UsageError
 from ivr.flow.caller import Digits, Speech, as_text, from_text
+from ivr.flow.intents import interpret
+from ivr.flow.model import Flow
 from ivr.flow.nodes import DEFAULT_OUTCOME
 from ivr.speech.audio import CALLER_CHANNEL, FORMATS
-from ivr.speech.split import Utterance, recording
+from ivr.speech.split import Utterance, recording, trouble
 from ivr.speech.transcript import UNKNOWN, Transcriber
 from ivr.testing.sim import Call, Simulator
 
@@ -55,6 +57,17 @@ class Answer:
     node: str = ""  # where the call went next (X-Ivr-Node)
     start: float = 0.0
     end: float = 0.0
+    #: the recogniser's decision among what the prompt accepts (`ivr.speech.decide`), when it weighed texts:
+    #: the meaning chosen and the runner-up, each as (meaning, probability, its text; meaning "" is none of the
+    #: phrases), and why the turn is uncertain ("" when it is not)
+    chosen: tuple[str, float, str] | None = None
+    runner_up: tuple[str, float, str] | None = None
+    doubt: str = ""
+    trouble: tuple[str, ...] = ()  # what is wrong with the turn's audio (clipped, near-silent, overlong)
+
+    @property
+    def uncertain(self) -> bool:
+        return bool(self.doubt)
 
     @property
     def text(self) -> str:
@@ -83,22 +96,38 @@ class Verdict:
     said: Verdict | None = None
     heard: Verdict | None = None
     blame: Blame | None = None  # whose failure it is, when judged twice and failed
+    #: the recogniser could not tell what was said at a turn the call depended on: the verdict (ok or not) is
+    #: not to be trusted, and `doubts` says which turns, with the competing meanings and the turn's time span
+    inconclusive: bool = False
+    doubts: list[str] = field(default_factory=list)
+
+    @property
+    def status(self) -> str:
+        """`ok`, `FAIL` or `INCONCLUSIVE` (the recogniser cannot tell; an error or a flow's failure on what was
+        said is a failure all the same)."""
+        if self.inconclusive and (self.blame != "flow") and not self.errors:
+            return "INCONCLUSIVE"
+        return "ok" if self.ok else "FAIL"
 
     def to_json(self) -> dict[str, Any]:
         return {**self._json(), "said": self.said._json() if self.said else None,
                 "heard": self.heard._json() if self.heard else None, "blame": self.blame}
 
     def _json(self) -> dict[str, Any]:
-        return {"recording": self.recording, "outcome": self.outcome, "turns": self.turns, "ok": self.ok,
-                "reasons": self.reasons, "errors": self.errors, "notes": self.notes,
-                "events": [asdict(e) for e in self.events]}
+        return {"recording": self.recording, "status": self.status, "outcome": self.outcome, "turns": self.turns,
+                "ok": self.ok, "inconclusive": self.inconclusive, "doubts": self.doubts, "reasons": self.reasons,
+                "errors": self.errors, "notes": self.notes, "events": [asdict(e) for e in self.events]}
 
     def report(self) -> str:
         """The call as `ivr replay` prints it: the verdict with its reasons, then each turn (what was heard, with
         the recogniser's confidence, how the line understood it, where the call went), notes and errors. A call
         judged twice shows each judgement, and beside each turn what was said and how the line took that."""
-        lines = [f"{'ok  ' if self.ok else 'FAIL'} {self.recording}: outcome {self.outcome}, {self.turns} turn(s)"
+        status = {"ok": "ok  ", "FAIL": "FAIL", "INCONCLUSIVE": "????"}[self.status]
+        lines = [f"{status} {self.recording}: outcome {self.outcome}, {self.turns} turn(s)"
                  + (f" — {'; '.join(self.reasons)}" if self.reasons else "")]
+        if self.status == "INCONCLUSIVE":
+            lines.append(f"     inconclusive (the verdict would be {'ok' if self.ok else 'FAIL'}): "
+                         + "; ".join(self.doubts))
         if self.said is not None and self.heard is not None:
             for name, judged in (("said: ", self.said), ("heard:", self.heard)):
                 lines.append(f"     {name} {'ok  ' if judged.ok else 'FAIL'} outcome {judged.outcome}, "
@@ -116,7 +145,22 @@ class Verdict:
 def _heard_line(e: Answer) -> str:
     heard = repr(e.heard) if e.kind == "speech" and e.heard else e.text  # keys and silence in their text form
     conf = f" ({e.confidence:.2f})" if e.confidence is not None else ""
-    return f"heard {heard}{conf} -> {e.intent or '?'} -> {e.node}"
+    line = f"heard {heard}{conf} -> {e.intent or '?'} -> {e.node}" + "".join(f" [{t}]" for t in e.trouble)
+    if e.runner_up is not None:
+        line += f" [runner-up {_meaning(e.runner_up)}]"
+    return line + (f" UNCERTAIN: {e.doubt}" if e.doubt else "")
+
+
+def _meaning(choice: tuple[str, float, str]) -> str:
+    meaning, probability, text = choice
+    return f"{meaning or 'none of the phrases'} {probability:.2f}" + (f" ({text!r})" if text else "")
+
+
+def doubt(event: Answer) -> str:
+    """An uncertain turn in words: which, when in the recording, and the competing meanings."""
+    competing = " vs ".join(_meaning(c) for c in (event.chosen, event.runner_up) if c is not None)
+    return f"turn {event.turn} ({event.start:.2f}-{event.end:.2f} s): {competing or event.doubt}" + (
+        f" — {event.doubt}" if competing and "repeats" in event.doubt else "")
 
 
 def phrases(hints: str) -> list[str]:
@@ -126,8 +170,35 @@ def phrases(hints: str) -> list[str]:
     return [h.strip() for h in hints.split(",") if h.strip()]
 
 
-def answer(call: Call, turn: Utterance, transcriber: Transcriber, language: str | None) -> Answer:
-    """Answer the waiting `<Gather>` with one recorded turn."""
+#: what a text means at the node a call waits at (None: a line whose flow is unknown), given the prompt's phrases
+Meanings = Callable[[str | None, Sequence[str]], Callable[[str], str]]
+
+
+def by_flow(flow: Flow | None) -> Meanings:
+    """Meanings as the flow's own `interpret` gives them at the waiting node (an intent's name, spoken data, or
+    none); for a node the flow does not have, or no flow, the phrase a text holds (`ivr.speech.decide.by_phrase`)."""
+    from ivr.speech.decide import NONE, by_phrase
+
+    def at(node: str | None, phrases: Sequence[str]) -> Callable[[str], str]:
+        if flow is None or node is None or node not in flow.nodes:
+            return by_phrase(phrases)
+
+        def meaning(text: str) -> str:
+            found = interpret(flow, node, Speech(text, 1.0))
+            return NONE if found.kind in ("no_match", "no_input") else f"{found.kind}:{found.value}" \
+                if found.kind != "intent" else found.value
+
+        return meaning
+
+    return at
+
+
+def answer(call: Call, turn: Utterance, transcriber: Transcriber, language: str | None,
+           meanings: Meanings | None = None, risk: float | None = None) -> Answer:
+    """Answer the waiting `<Gather>` with one recorded turn. A recogniser that weighed texts (Whisper) has its
+    decision made among what the prompt accepts (`ivr.speech.decide`), meanings by `meanings` (default: by the
+    phrase a text holds): the most likely meaning's best text is said, with its calibrated probability; the turn
+    is uncertain under the margin for `risk` (default: the decision model's)."""
     gather = call.waiting
     assert gather is not None
     prompt, number = call.prompt, call.turns + 1
@@ -138,15 +209,38 @@ def answer(call: Call, turn: Utterance, transcriber: Transcriber, language: str 
         call.silence()  # a keypad-only prompt does not listen: speech there is no input, as on Twilio
         event = Answer(number, prompt, "silence" if turn.kind == "silence" else "speech")
     else:
-        heard = transcriber.transcribe(turn.audio, phrases=phrases(gather.hints), language=language)
+        accepted = phrases(gather.hints)
+        troubled = trouble(turn, allowed(accepted))
+        heard = transcriber.transcribe(turn.audio, phrases=accepted, language=language)
         text = " ".join(w for w in heard.text.split() if w != UNKNOWN) or heard.text.strip()
+        confidence, decided = heard.confidence, None
+        if heard.alternatives and text:
+            from ivr.speech.decide import decide
+
+            decided = decide(heard.alternatives, (meanings or by_flow(None))(call.node, accepted), risk=risk)
+            text, confidence = decided.choice.text or text, decided.choice.probability
         if text:
-            call.say(text, heard.confidence if heard.confidence is not None else 0.5)
+            call.say(text, confidence if confidence is not None else 0.5)
         else:
             call.silence()
-        event = Answer(number, prompt, "speech", text, heard.confidence)
+        event = Answer(number, prompt, "speech", text, confidence, trouble=tuple(troubled))
+        if decided is not None:
+            c, r = decided.choice, decided.runner_up
+            event = replace(event, chosen=(c.meaning, c.probability, c.text),
+                            runner_up=(r.meaning, r.probability, r.text) if r is not None else None,
+                            doubt=decided.why)
     return replace(event, start=turn.start, end=turn.end, intent=call.headers.get("x-ivr-intent", ""),
                    node=call.node or "")
+
+
+#: seconds a caller may take per word of the prompt's longest phrase, and at least, before a turn is overlong
+SECONDS_PER_WORD, LEAST_ALLOWED = 1.5, 10.0
+
+
+def allowed(accepted: Sequence[str]) -> float:
+    """Seconds of speech beyond which a turn is much longer than the prompt allows (`trouble`)."""
+    longest = max((len(p.split()) for p in accepted if not p.startswith("$")), default=0)
+    return max(LEAST_ALLOWED, SECONDS_PER_WORD * longest * 2)
 
 
 def answer_said(call: Call, text: str) -> Answer:
@@ -168,11 +262,14 @@ def answer_said(call: Call, text: str) -> Answer:
 def replay(source: str | Path, sim: Simulator, path: str, transcriber: Transcriber, *,
            language: str | None = None, within: int | None = None, expect: str | None = None,
            channel: int | None = CALLER_CHANNEL, caller: str = "+15551230000",
-           said: Sequence[str] | None = None) -> Verdict:
+           said: Sequence[str] | None = None, flow: Flow | None = None, risk: float | None = None) -> Verdict:
     """Replay one recording against the line at `path`; `expect` and `within` make the verdict. The line is a
     black box here: a caller that knows the flow passes its guarantee's outcome as `expect` (`within` alone
-    falls back to the default guarantee's, `cancelled`). With `said` (what the caller said at each turn), the
-    call is judged twice, and the verdict says whose failure it is."""
+    falls back to the default guarantee's, `cancelled`), and the flow itself as `flow`, so that the recogniser's
+    decisions are by the flow's meanings (else by the phrase a text holds). With `said` (what the caller said at
+    each turn), the call is judged twice, and the verdict says whose failure it is. A turn the recogniser cannot
+    tell (at `risk`, the largest share of wrong decisions accepted; default: the decision model's) makes the call
+    inconclusive when the runner-up would change the verdict."""
     verdict = Verdict(str(source))
     try:
         turns = recording(source, channel)
@@ -181,15 +278,93 @@ def replay(source: str | Path, sim: Simulator, path: str, transcriber: Transcrib
         verdict.reasons.append("the recording could not be read")
         turns = None
     if turns is not None:
+        meanings, heard = by_flow(flow), _Remembered(transcriber)
         _place(sim, path, caller, verdict, turns, "recorded",
-               lambda call, turn: answer(call, turn, transcriber, language))
+               lambda call, turn: answer(call, turn, heard, language, meanings, risk))
         _judge(verdict, within, expect)
+
+        def again(answering: Callable[[Call, Utterance], Answer], judged: Verdict) -> None:
+            _place(sim, path, caller, judged, turns, "recorded", answering)
+            _judge(judged, within, expect)
+
+        _weigh_doubts(verdict, again, heard, language, meanings)
     if said is None:
         return verdict
     spoken = Verdict(str(source))
     _place(sim, path, caller, spoken, said, "said", answer_said)
     _judge(spoken, within, expect)
     return judged_twice(spoken, verdict, said_turns=len(said), recorded=None if turns is None else len(turns))
+
+
+class _Remembered:
+    """A transcriber that hears each turn of one recording once (a call placed again hears the same audio)."""
+
+    def __init__(self, inner: Transcriber) -> None:
+        self.inner = inner
+        self.heard: dict[tuple[int, tuple[str, ...], str | None], Any] = {}
+
+    @property
+    def engine(self) -> str:
+        return self.inner.engine
+
+    @property
+    def model(self) -> str:
+        return self.inner.model
+
+    @property
+    def identity(self) -> str:
+        return self.inner.identity
+
+    def transcribe(self, audio: Any, *, phrases: Sequence[str] = (), language: str | None = None) -> Any:
+        key = (id(audio), tuple(phrases), language)
+        if key not in self.heard:
+            self.heard[key] = self.inner.transcribe(audio, phrases=phrases, language=language)
+        return self.heard[key]
+
+
+def _weigh_doubts(verdict: Verdict, place: Callable[[Callable[[Call, Utterance], Answer], Verdict], None],
+                  transcriber: Transcriber,
+                  language: str | None, meanings: Meanings) -> None:
+    """Make the verdict inconclusive where the recogniser's doubt matters: for each uncertain turn, the call is
+    placed again with the runner-up's meaning said there (the turns before it answered as they were, the turns
+    after it heard from the recording); a turn whose runner-up gives the same verdict is only noted."""
+    for event in (e for e in verdict.events if e.uncertain):
+        index = event.turn - 1
+        runner = event.runner_up
+        if runner is None:  # nothing else to try (Whisper only repeated itself): it matters
+            verdict.doubts.append(doubt(event))
+            continue
+        events = verdict.events
+
+        def answering(call: Call, turn: Utterance, _events: list[Answer] = events, _at: int = index,
+                      _text: str = runner[2]) -> Answer:
+            at = call.turns
+            if at < _at:
+                return _again(call, _events[at])
+            if at == _at:
+                return answer_said(call, _text) if _text else answer_said(call, "(silence)")
+            return answer(call, turn, transcriber, language, meanings)
+
+        other = Verdict(verdict.recording)
+        place(answering, other)
+        if other.ok != verdict.ok:
+            verdict.doubts.append(doubt(event) + f"; taken as {runner[0] or 'none of the phrases'}, the call "
+                                  f"would {'pass' if other.ok else 'fail'} (outcome {other.outcome}, "
+                                  f"{other.turns} turn(s))")
+        else:
+            verdict.notes.append(f"{doubt(event)}: uncertain, but the verdict is the same either way")
+    verdict.inconclusive = bool(verdict.doubts)
+
+
+def _again(call: Call, event: Answer) -> Answer:
+    """Answer as a turn of the call was answered before."""
+    if event.kind == "dtmf":
+        call.press(event.digits)
+    elif event.kind == "speech" and event.heard and call.waiting is not None and "speech" in call.waiting.input:
+        call.say(event.heard, event.confidence if event.confidence is not None else 0.5)
+    else:
+        call.silence()
+    return replace(event, intent=call.headers.get("x-ivr-intent", ""), node=call.node or "")
 
 
 def _place(sim: Simulator, path: str, caller: str, verdict: Verdict, turns: Sequence[T], what: str,
@@ -200,7 +375,9 @@ def _place(sim: Simulator, path: str, caller: str, verdict: Verdict, turns: Sequ
         if call.waiting is None:  # the line hung up or transferred the caller: the rest was never heard
             verdict.notes.append(f"the call ended with {len(turns) - i} {what} turn(s) left over")
             break
-        verdict.events.append(answering(call, turn))
+        event = answering(call, turn)
+        verdict.events.append(event)
+        verdict.notes += [f"turn {event.turn} ({event.start:.2f}-{event.end:.2f} s) is {t}" for t in event.trouble]
     call.hang_up()
     verdict.outcome, verdict.turns, verdict.transcript = call.outcome, call.turns, call.conversation()
     verdict.errors += call.errors
@@ -323,6 +500,7 @@ class Setup:
     cwd: str = "."
     #: Whisper's CPU threads in each process (0: every core in this process; on a Dask worker, its share of them)
     threads: int = 0
+    risk: float | None = None  # the largest share of wrong recognitions accepted (None: the decision model's)
 
 
 @dataclass
@@ -346,6 +524,7 @@ class _Bench:
         self.line: tuple[Any, str] | None = None
         self.app: Any = None
         self.store_dir: tempfile.TemporaryDirectory[str] | None = None
+        self.flow: Flow | None = None  # the flow replayed, for the recogniser's meanings (None: unknown)
 
     def where(self, path: str | Path) -> Path:
         return Path(self.setup.cwd) / path
@@ -373,6 +552,8 @@ class _Bench:
                     self.store_dir = tempfile.TemporaryDirectory(prefix="ivr-replay-")
                     self.app = local_app([self.where(f) for f in self.setup.flows], self.store_dir.name)
                     self.line = self.app, token_of(self.app)
+                    served = self.app.extensions["ivr"].served.get(self.setup.name)
+                    self.flow = served.flow if served is not None else None
             return self.line
 
     def replay(self, job: Job) -> Verdict:
@@ -382,7 +563,7 @@ class _Bench:
         try:
             verdict = replay(self.where(job.source), sim, f"/voice/{name}", self.transcriber(job.stt),
                              language=self.setup.language, within=job.within, expect=job.expect,
-                             channel=job.channel, said=job.said)
+                             channel=job.channel, said=job.said, flow=self.flow, risk=self.setup.risk)
         except IvrError as exc:  # a recogniser that cannot load, say: this call fails, named; the batch goes on
             return _failed(job, str(exc))
         finally:
