@@ -92,6 +92,7 @@ def _whisper_device(ctx: click.Context, _param: Any, value: str | None) -> None:
 @click.option("--flow", "logged_flow", metavar="NAME",
               help="with --from-store: replay the calls logged for flow NAME (default: FLOW's name)")
 @click.option("--max-risk", "risk", type=click.FloatRange(0.0, 1.0, min_open=True, max_open=True), metavar="R",
+              envvar="IVR_MAX_RISK", show_envvar=True,
               help="the largest share of wrong recognitions accepted: a turn decided with less margin is uncertain "
                    "[default: the decision model's, 0.01]")
 @click.option("--inconclusive", type=click.Choice(["fail", "xfail"]), default="fail", show_default=True,

@@ -77,7 +77,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                          "with its own reason, or report it as an expected failure (default: fail)")
     group.addoption("--ivr-max-risk", type=_risk, default=None, metavar="R",
                     help="the largest share of wrong recognitions accepted (0-1): a turn the recogniser decides "
-                         "with less margin is uncertain (default: the decision model's, 0.01)")
+                         "with less margin is uncertain (default: $IVR_MAX_RISK, else the decision model's, 0.01)")
     parser.addini("ivr_flows", "flow files or directories the test app serves", type="linelist", default=[])
 
 
@@ -87,9 +87,16 @@ def _risk(value: str) -> float:
     except ValueError:
         risk = -1.0
     if not 0.0 < risk < 1.0:
-        raise pytest.UsageError(f"--ivr-max-risk {value!r}: give a share of wrong recognitions between 0 and 1, "
-                                "e.g. 0.05")
+        raise pytest.UsageError(f"--ivr-max-risk or IVR_MAX_RISK {value!r}: give a share of wrong recognitions "
+                                "between 0 and 1, e.g. 0.05")
     return risk
+
+
+def _max_risk(config: pytest.Config) -> float | None:
+    given = config.getoption("--ivr-max-risk")
+    if given is None and os.environ.get("IVR_MAX_RISK", "").strip():
+        given = _risk(os.environ["IVR_MAX_RISK"].strip())
+    return given  # type: ignore[no-any-return]
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -329,7 +336,7 @@ class SidecarItem(pytest.Item):
         verdict = replay(sidecar.recording, sim, f"/voice/{sidecar.flow}",
                          _transcriber(self.config, sidecar.stt, language), language=language,
                          within=sidecar.within, expect=sidecar.expected(flow), channel=sidecar.caller_channel,
-                         said=sidecar.said, flow=flow, risk=self.config.getoption("--ivr-max-risk"))
+                         said=sidecar.said, flow=flow, risk=_max_risk(self.config))
         if verdict.status == "INCONCLUSIVE":
             if self.config.getoption("--ivr-inconclusive") == "xfail":
                 pytest.xfail(f"inconclusive: {'; '.join(verdict.doubts)}")

@@ -42,8 +42,13 @@ def calls(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return here
 
 
+#: these tests are about replaying, not about how sure Whisper is: they accept 10% wrong recognitions, where the
+#: default 1% leaves most turns of a 10 dB line uncertain (tests/testing/test_inconclusive.py, docs/benchmarks.md)
+RISK = {"IVR_MAX_RISK": "0.1"}
+
+
 def replay(*args: str, cache: Path) -> tuple[int, str]:
-    result = CliRunner(env={"IVR_CACHE_DIR": str(cache)}).invoke(main, ["replay", str(ACME), *args])
+    result = CliRunner(env={"IVR_CACHE_DIR": str(cache), **RISK}).invoke(main, ["replay", str(ACME), *args])
     return result.exit_code, result.stdout
 
 
@@ -152,7 +157,8 @@ def project(keypad_calls: Path, tmp_path: Path) -> Path:
 
 
 def run_replay(*args: str | Path, cache: Path, env: dict[str, str] | None = None) -> Result:
-    return CliRunner(env={"IVR_CACHE_DIR": str(cache), **(env or {})}).invoke(main, ["replay", *map(str, args)])
+    return CliRunner(env={"IVR_CACHE_DIR": str(cache), **RISK, **(env or {})}).invoke(main,
+                                                                                  ["replay", *map(str, args)])
 
 
 def test_within_alone_expects_the_outcome_of_the_flows_guarantee(project: Path) -> None:
