@@ -2,31 +2,29 @@
 
 Free transcription searched for a word is the weak way to run an IVR on Whisper: tiny.en hears a synthetic
 "cancel" as "council" or "candle" on a phone line. Recognisers built for IVRs decide *among what the prompt
-accepts*, with a garbage alternative for anything else. `hear` does that with Whisper's own decoder:
+accepts*, with a garbage alternative for anything else. `hear` gathers the evidence with Whisper's own decoder:
 
-1. **Hotwords.** Whisper's 30 s window is decoded with the prompt's phrases as hotwords. A transcript that holds
-   one of them is taken (confidence: the decoding's mean token probability).
-2. Otherwise `listen` weighs them, on a window of the speech and a second (not 30 s: encoding is most of the
-   cost, and a turn is a few seconds):
+1. **Hotwords.** Whisper's 30 s window is decoded with the prompt's phrases as hotwords (`HOTWORDS_ON_30S`).
+2. On a window of the speech and a second (not 30 s: encoding is most of the cost, and a turn is a few seconds):
    - **hypotheses**: the n best of a free decoding (what was said, unbiased: the garbage alternative) and of a
      hotword decoding, and the first step's transcript;
    - **candidates**: besides those, every span of one that *sounds like* an accepted phrase (a crude phonetic
      key: "council", "can sell" and "cancel" share one) replaced by the phrase: "Council, my plan, please"
-     gives "cancel my plan, please";
-   - **scores**: each candidate's log-probability given the audio, read from the decoder unbiased, by teacher
-     forcing: the sum over its tokens and the end of text, so a truncated or padded transcript pays for it; all
-     candidates in one batched decoder pass;
-   - **choice**: the most likely free hypothesis, unless a candidate holding an accepted phrase scores higher
-     (plus `BONUS`, a grammar's prior; measured by `bench/accuracy.py` over all conditions at once, never per
-     file or label). Confidence: the chosen text's share of the probability of everything weighed.
+     gives "cancel my plan, please"; and each accepted phrase on its own, unless it sounds like nothing heard
+     (`PHRASE_ALIKE`);
+   - **scores**: each text's log-probability given the audio, read from the decoder unbiased, by teacher
+     forcing: the sum over its tokens and the end of text, so a truncated or padded transcript pays for it; texts
+     of about one length in one batched decoder pass.
 
-A near-miss ("council tax", "console") keeps its own words when the decoder scores them higher than the phrase.
+Every text with its score and how it was found is the transcript's `alternatives`, which `ivr.speech.decide`
+turns into a calibrated decision among the prompt's meanings (replay uses that). The transcript's own text, for
+`ivr transcribe` and for callers that do not decide: the hotword transcript when it holds a phrase, else the most
+likely free hypothesis unless a candidate holding a phrase scores higher (plus `BONUS`). A near-miss ("council
+tax", "console") keeps its own words when the decoder scores them higher than the phrase.
 
 **Speed.** The 30 s window's encoder pass costs about 0.26 s on 2 cores whatever the speech's length (the
-speech's window of a few seconds, 0.025 s). Turning `HOTWORDS_ON_30S` off decodes the first step on the
-speech's window too, so that one encoder pass serves every step; but it changes what is heard, and sends more
-utterances to the weighing (see the constant). Either way the candidates are scored in one batched decoder pass,
-and the rest of the time is the decoder's (docs/benchmarks.md, "Replay speed").
+speech's window of a few seconds, 0.025 s). Most of the rest is scoring: each position of each text projects
+onto Whisper's 51,864-token vocabulary (docs/benchmarks.md, "Replay speed").
 
 `WhisperTranscriber` is the engine (`ivr.speech.transcript.Transcriber`); this module and faster-whisper are
 the only users of `ctranslate2`.
@@ -76,6 +74,11 @@ HOTWORDS_ON_30S = True
 MAX_SUBSTITUTIONS = 24
 #: how alike a span and a phrase must sound (0..1, on their phonetic keys) to be tried as that phrase
 ALIKE = 0.65
+#: how alike an accepted phrase must sound to some span of what was heard (the 3 best free and hotword decodings)
+#: to be scored on its own: a phrase that sounds like nothing heard has no chance, and scoring every phrase is
+#: most of the time. Measured (bench/accuracy.py, cross-validated, acme's 93 phrases): 0 (all scored), 0.5 (63
+#: per utterance) and 0.6 (27) decide the same 263 of 302 right with the same risk-coverage; 0.7 (9) 262
+PHRASE_ALIKE = 0.6
 #: hypotheses per beam search, and tokens each may have beyond its prompt (against runaway repetition)
 N_BEST, MAX_NEW_TOKENS = 5, 40
 #: texts scored in one decoder batch differ in length by at most this many tokens (see `_score`)
@@ -87,6 +90,19 @@ def holds_phrase(text: str, phrases: Sequence[tuple[str, ...]]) -> bool:
     """Whether `text` holds one of the accepted `phrases` (as word tuples), word for word and in a row."""
     said = words(text)
     return any(said[i:i + len(p)] == p for p in phrases if p for i in range(len(said) - len(p) + 1))
+
+
+def sounds_heard(phrase: str, heard: Sequence[str]) -> float:
+    """How alike `phrase` sounds to the closest span of about its length in any of the `heard` texts (0..1, on
+    their phonetic keys)."""
+    key, size = sound_key(phrase), len(phrase.split())
+    best = 0.0
+    for text in heard:
+        said = text.split()
+        for length in range(max(1, size - 1), size + 2):
+            for i in range(max(1, len(said) - length + 1)):
+                best = max(best, difflib.SequenceMatcher(None, sound_key(" ".join(said[i:i + length])), key).ratio())
+    return best
 
 
 def substitutions(hypothesis: str, phrases: Sequence[str]) -> dict[str, float]:
@@ -180,8 +196,10 @@ def _weigh(model: Any, tokenizer: Any, encoded: Any, used: int, accepted: Sequen
             made[text] = max(made.get(text, 0.0), alike)
     for text in sorted(made, key=lambda t: -made[t])[:MAX_SUBSTITUTIONS]:
         found.setdefault(text, []).append("alike")
+    heard = [*free[:3], *biased[:3], *(t for t, tags in found.items() if tags[0].startswith(("hotwords30", "also")))]
     for phrase in accepted:
-        found.setdefault(phrase, []).append("phrase")
+        if phrase in found or sounds_heard(phrase, heard) >= PHRASE_ALIKE:
+            found.setdefault(phrase, []).append("phrase")
     scored = _score(model, tokenizer, encoded, plain, list(found))
     alternatives = tuple(sorted((Alternative(text, round(scored[text][0], 4), tuple(tags))
                                  for text, tags in found.items()), key=lambda a: -a.score))
@@ -355,7 +373,8 @@ class WhisperTranscriber:
         self.identity = model_identity("whisper", "faster-whisper", self.path, ["model.bin", "config.json"],
                                        f"int8,beam={beam_size},t=0,vad,hotwords,cap,"
                                        f"{f'rescue:{BONUS}' if rescue else 'free'},{VERIFY_HOTWORDS},"
-                                       f"{'v8' if HOTWORDS_ON_30S or not rescue else 'v8:1pass'}")
+                                       f"{'v9' if HOTWORDS_ON_30S or not rescue else 'v9:1pass'},"
+                                       f"phrases>={PHRASE_ALIKE}")
         self._model: Any = None
 
     def _load(self) -> Any:

