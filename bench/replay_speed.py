@@ -19,6 +19,10 @@
      flows/ko-telecom.yaml's main menu Gather hints (as `ivr transcribe --flow` and `ivr replay` hear it).
      Target RTF <= 0.05.
    - vosk, free vocabulary: the same clips without phrases (a data prompt), for comparison; no target.
+   - whisper, every phrase: the previous version, every accepted phrase scored on its own
+     (`ivr.speech.whisper.PHRASE_ALIKE = 0`), for the ratio;
+   - baseline: free: faster-whisper's own transcription of the same clips without phrases (what Whisper costs
+     before ivr weighs anything); each Whisper row is printed as a ratio to it;
    - whisper, 1 thread: an experiment (`WhisperTranscriber(threads=1)`; the default uses every core).
    "heard" counts transcripts equal to the label (normalised): context, not the subject of this benchmark.
 2. Calls per minute: whole calls (synthesised multi-turn callers on the phone line: acme in English with white
@@ -209,6 +213,16 @@ def rtf_phase(args: argparse.Namespace, tmp: Path) -> list[Rtf]:
     en_hints, ko_hints = engine.gather_for(acme, "main_menu").hints, engine.gather_for(ko, "main_menu").hints
     progress(f"RTF: whisper on {len(english) - 1} English clips from {source}")
     rows = [measure_rtf("whisper", get_transcriber("whisper", cache=False), english, en_hints, acme.language)]
+    progress("RTF: whisper scoring every accepted phrase on its own (PHRASE_ALIKE = 0: the previous version)")
+    from ivr.speech import whisper
+
+    pruned, whisper.PHRASE_ALIKE = whisper.PHRASE_ALIKE, 0.0
+    try:
+        rows.append(measure_rtf("whisper, every phrase", WhisperTranscriber(), english, en_hints, acme.language))
+    finally:
+        whisper.PHRASE_ALIKE = pruned
+    progress("RTF: baseline, faster-whisper's own free transcription of the same clips (no phrases)")
+    rows.append(measure_rtf("baseline: free", WhisperTranscriber(rescue=False), english, (), acme.language))
     if args.threads_experiment:
         progress("RTF: whisper on one thread (experiment)")
         rows.append(measure_rtf("whisper, 1 thread", WhisperTranscriber(threads=1), english, en_hints,
@@ -238,6 +252,10 @@ def print_rtf(rows: Sequence[Rtf]) -> None:
               f"{j['rtf_p50']:>6.3f} {j['rtf_p90']:>6.3f} {j['cpu_per_audio_s']:>9.3f} {j['model_share']:>6.1%} "
               f"{j['audio_load_share']:>6.1%} {f'{r.heard}/{r.clips}':>7}  {verdict}")
     print("  (model / audio: share of the per-clip time in transcribe(), resampling included / in reading the file)")
+    base = next((r for r in rows if r.name.startswith("baseline")), None)
+    if base is not None and base.rtf > 0:
+        print("  ratios to the baseline of this run (free transcription of the same clips): " + ", ".join(
+            f"{r.name} {r.rtf / base.rtf:.2f}x" for r in rows if r.name.startswith("whisper")))
 
 
 # -- whole calls through `ivr replay` ---------------------------------------------------------------------------

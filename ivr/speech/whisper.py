@@ -373,8 +373,8 @@ class WhisperTranscriber:
         self.identity = model_identity("whisper", "faster-whisper", self.path, ["model.bin", "config.json"],
                                        f"int8,beam={beam_size},t=0,vad,hotwords,cap,"
                                        f"{f'rescue:{BONUS}' if rescue else 'free'},{VERIFY_HOTWORDS},"
-                                       f"{'v9' if HOTWORDS_ON_30S or not rescue else 'v9:1pass'},"
-                                       f"phrases>={PHRASE_ALIKE}")
+                                       + (f"{'v9' if HOTWORDS_ON_30S else 'v9:1pass'},phrases>={PHRASE_ALIKE}"
+                                          if rescue else "v6"))  # free transcription: unchanged since v6
         self._model: Any = None
 
     def _load(self) -> Any:
