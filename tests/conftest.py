@@ -59,6 +59,17 @@ def need_postgres() -> None:
     pytest.skip(message)
 
 
+def shared_transcripts(factory: pytest.TempPathFactory) -> Path:
+    """One transcript cache for the whole run, every xdist worker's included: the recordings that several tests
+    replay (audio/, the docs' examples) are recognised once. Tests of the cache itself use their own."""
+    root = factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # the run's directory, above each worker's
+    path = root / "transcripts-shared"
+    path.mkdir(exist_ok=True)
+    return path
+
+
 def found(paths: Iterator[Path] | list[Path]) -> list[Path]:
     """Files a test is parametrized over, sorted; none at all is an error at collection, never a silent pass."""
     result = sorted(paths)

@@ -43,6 +43,7 @@ import yaml
 from ivr.errors import FlowError
 from ivr.flow.loader import parse_flow
 from ivr.proof.report import check
+from tests.conftest import shared_transcripts
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
@@ -156,14 +157,19 @@ class Pages:
 
 @pytest.fixture(scope="session")
 def pages(tmp_path_factory: pytest.TempPathFactory) -> Pages:
+    CACHE["dir"] = shared_transcripts(tmp_path_factory)
     return Pages(tmp_path_factory.mktemp("docs"))
+
+
+#: the transcript cache the blocks share with the rest of the run (tests.conftest.shared_transcripts)
+CACHE: dict[str, Path] = {}
 
 
 def environment(directory: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("IVR_", "PYTEST_")) and k != "TWILIO_AUTH_TOKEN"}
     env["PATH"] = VENV_BIN + os.pathsep + env.get("PATH", "")
-    env["IVR_CACHE_DIR"] = str(directory.parent / "cache")  # shared by the pages: a transcript is made once
+    env["IVR_CACHE_DIR"] = str(CACHE.get("dir", directory.parent / "cache"))  # shared: a transcript is made once
     return env
 
 

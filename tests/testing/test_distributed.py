@@ -204,7 +204,9 @@ def pytest_sessionfinish(session):
 
 def test_the_pytest_plugin_runs_recordings_on_xdist_workers(pytester: pytest.Pytester, calls: Path,
                                                              monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    for name in ("TWILIO_AUTH_TOKEN", "IVR_STT", "IVR_VOSK_MODEL", "IVR_WHISPER_MODEL"):
+    # this run's own xdist (when the suite runs under `pytest -n`) must not make the inner controller a worker
+    for name in ("TWILIO_AUTH_TOKEN", "IVR_STT", "IVR_VOSK_MODEL", "IVR_WHISPER_MODEL", "PYTEST_XDIST_WORKER",
+                 "PYTEST_XDIST_WORKER_COUNT", "PYTEST_XDIST_TESTRUNUID"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("IVR_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setenv("IVR_MAX_RISK", "0.1")

@@ -25,7 +25,7 @@ from ivr.cli.main import main
 from ivr.speech import synth
 from ivr.speech.audio import save
 from ivr.testing.scripts import Instruction
-from tests.conftest import ROOT, TOKEN, make_app, serving
+from tests.conftest import ROOT, TOKEN, make_app, serving, shared_transcripts
 
 pytest_plugins = ["pytester"]
 
@@ -366,14 +366,14 @@ def test_a_spoken_canceller_on_the_phone_is_cancelled_within_4_turns(project: py
 
 
 @pytest.mark.slow
-def test_every_recording_in_the_repository_passes(pytester: pytest.Pytester, tmp_path: Path,
+def test_every_recording_in_the_repository_passes(pytester: pytest.Pytester, tmp_path_factory: pytest.TempPathFactory,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     """The recorded calls of audio/ that have a sidecar (and any call scripts there), run against flows/ as
     `pytest audio --ivr-flows flows --ivr-max-risk 0.1` runs them (audio/README.md: at the default risk, 1%,
     Whisper tiny.en vouches for too few turns of these phone lines, and the calls are inconclusive)."""
     for name in ("TWILIO_AUTH_TOKEN", "IVR_STT", "IVR_VOSK_MODEL", "IVR_WHISPER_MODEL"):
         monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("IVR_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("IVR_CACHE_DIR", str(shared_transcripts(tmp_path_factory)))  # what the docs' examples heard
     # in a subprocess: an in-process run re-imports vosk, whose models then belong to another cffi instance
     result = pytester.runpytest_subprocess(str(ROOT / "audio"), "--ivr-flows", str(ROOT / "flows"),
                                            "--ivr-max-risk", "0.1", "-v", "-p",
