@@ -336,7 +336,8 @@ class SidecarItem(pytest.Item):
         verdict = replay(sidecar.recording, sim, f"/voice/{sidecar.flow}",
                          _transcriber(self.config, sidecar.stt, language), language=language,
                          within=sidecar.within, expect=sidecar.expected(flow), channel=sidecar.caller_channel,
-                         said=sidecar.said, flow=flow, risk=_max_risk(self.config))
+                         said=sidecar.said, flow=flow, risk=_max_risk(self.config),
+                         again=not self.config.getoption("--ivr-url"))
         if verdict.status == "INCONCLUSIVE":
             if self.config.getoption("--ivr-inconclusive") == "xfail":
                 pytest.xfail(f"inconclusive: {'; '.join(verdict.doubts)}")

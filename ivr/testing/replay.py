@@ -262,14 +262,16 @@ def answer_said(call: Call, text: str) -> Answer:
 def replay(source: str | Path, sim: Simulator, path: str, transcriber: Transcriber, *,
            language: str | None = None, within: int | None = None, expect: str | None = None,
            channel: int | None = CALLER_CHANNEL, caller: str = "+15551230000",
-           said: Sequence[str] | None = None, flow: Flow | None = None, risk: float | None = None) -> Verdict:
+           said: Sequence[str] | None = None, flow: Flow | None = None, risk: float | None = None,
+           again: bool = True) -> Verdict:
     """Replay one recording against the line at `path`; `expect` and `within` make the verdict. The line is a
     black box here: a caller that knows the flow passes its guarantee's outcome as `expect` (`within` alone
     falls back to the default guarantee's, `cancelled`), and the flow itself as `flow`, so that the recogniser's
     decisions are by the flow's meanings (else by the phrase a text holds). With `said` (what the caller said at
     each turn), the call is judged twice, and the verdict says whose failure it is. A turn the recogniser cannot
     tell (at `risk`, the largest share of wrong decisions accepted; default: the decision model's) makes the call
-    inconclusive when the runner-up would change the verdict."""
+    inconclusive when the runner-up would change the verdict; `again=False` (a live line, where another call
+    would be a real one) does not place the call again to find out, and every uncertain turn counts."""
     verdict = Verdict(str(source))
     try:
         turns = recording(source, channel)
@@ -283,11 +285,11 @@ def replay(source: str | Path, sim: Simulator, path: str, transcriber: Transcrib
                lambda call, turn: answer(call, turn, heard, language, meanings, risk))
         _judge(verdict, within, expect)
 
-        def again(answering: Callable[[Call, Utterance], Answer], judged: Verdict) -> None:
+        def again_with(answering: Callable[[Call, Utterance], Answer], judged: Verdict) -> None:
             _place(sim, path, caller, judged, turns, "recorded", answering)
             _judge(judged, within, expect)
 
-        _weigh_doubts(verdict, again, heard, language, meanings)
+        _weigh_doubts(verdict, again_with if again else None, heard, language, meanings)
     if said is None:
         return verdict
     spoken = Verdict(str(source))
@@ -322,7 +324,7 @@ class _Remembered:
         return self.heard[key]
 
 
-def _weigh_doubts(verdict: Verdict, place: Callable[[Callable[[Call, Utterance], Answer], Verdict], None],
+def _weigh_doubts(verdict: Verdict, place: Callable[[Callable[[Call, Utterance], Answer], Verdict], None] | None,
                   transcriber: Transcriber,
                   language: str | None, meanings: Meanings) -> None:
     """Make the verdict inconclusive where the recogniser's doubt matters: for each uncertain turn, the call is
@@ -331,7 +333,7 @@ def _weigh_doubts(verdict: Verdict, place: Callable[[Callable[[Call, Utterance],
     for event in (e for e in verdict.events if e.uncertain):
         index = event.turn - 1
         runner = event.runner_up
-        if runner is None:  # nothing else to try (Whisper only repeated itself): it matters
+        if runner is None or place is None:  # nothing else to try, or not to be tried: it matters
             verdict.doubts.append(doubt(event))
             continue
         events = verdict.events
@@ -563,7 +565,8 @@ class _Bench:
         try:
             verdict = replay(self.where(job.source), sim, f"/voice/{name}", self.transcriber(job.stt),
                              language=self.setup.language, within=job.within, expect=job.expect,
-                             channel=job.channel, said=job.said, flow=self.flow, risk=self.setup.risk)
+                             channel=job.channel, said=job.said, flow=self.flow, risk=self.setup.risk,
+                             again=not self.setup.url)
         except IvrError as exc:  # a recogniser that cannot load, say: this call fails, named; the batch goes on
             return _failed(job, str(exc))
         finally:

@@ -132,6 +132,27 @@ def test_an_uncertain_turn_that_changes_nothing_is_only_noted(canceller: Path, s
         verdict.notes
 
 
+def test_against_a_live_line_the_call_is_not_placed_again_and_every_doubt_counts(canceller: Path, sim: Simulator,
+                                                                                 rule: Path) -> None:
+    from ivr.flow.loader import load_flow
+
+    billing_or_tech = [Alternative("billing", -1.0, ("free:0",)), Alternative("tech support", -1.1, ("free:1",))]
+    placed: list[str] = []
+    real = sim.call
+
+    def counted(path: str, **options: Any) -> Any:
+        placed.append(path)
+        return real(path, **options)
+
+    sim.call = counted  # type: ignore[method-assign]
+    for again, calls, status in ((True, 2, "FAIL"), (False, 1, "INCONCLUSIVE")):
+        placed.clear()
+        verdict = replay(canceller, sim, "/voice/acme", Scripted(canceller, [billing_or_tech, SURE, YES]),
+                         within=4, expect="cancelled", flow=load_flow(ACME)[0], again=again)
+        assert (verdict.status, len(placed)) == (status, calls)
+    assert verdict.doubts[0].startswith("turn 1 (")
+
+
 def test_a_flow_failure_on_what_was_said_is_a_failure_not_inconclusive(canceller: Path, sim: Simulator,
                                                                        rule: Path) -> None:
     from ivr.flow.loader import load_flow
