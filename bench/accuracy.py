@@ -10,17 +10,20 @@ intent. **False cancel**: every other utterance (billing, agent, tech, yes/no, d
 Recognisers, one column each:
 - **baseline**: plain Whisper tiny.en (no phrases), its transcript searched for the word "cancel";
 - **hotwords**: Whisper biased toward the prompt's phrases (faster-whisper `hotwords`), then the flow;
-- **ivr** (what `ivr replay` uses, `ivr.speech.whisper.hear`): the 30 s window decoded with the phrases as hotwords;
-  when that transcript holds no phrase the prompt accepts, `ivr.speech.whisper.listen` weighs the phrases against
-  what was heard, with the decoder's own scores.
+- **ivr** (what `ivr replay` uses): Whisper weighs every text it can (`ivr.speech.whisper`) and the shipped
+  decision rule (`ivr.speech.decide`, `ivr/speech/decision.json`) decides among the meanings at the default risk
+  (1%); undecided turns (a replay's inconclusive ones) are counted apart.
 - vosk: no English Vosk model can be installed here (see DESIGN.md), so it has no English column; the Korean
   flow's recorded calls in audio/ are replayed with it instead.
 
-Then each recorded call of audio/ with a sidecar is replayed as `pytest audio` would, per flow and engine.
+Then the decision rules are cross-validated (5 folds by phrasing, the margin in inner folds): rule by rule, the
+risk-coverage table, and cancel recall by condition; `--fit` writes the shipped rule, fitted on every utterance.
+
+Last, each recorded call of audio/ with a sidecar is replayed as `pytest audio --ivr-max-risk 0.1` would.
 Transcripts are cached (`IVR_CACHE_DIR`), so a second run takes seconds; `--no-cache` hears everything again.
 Nothing here reads a file's name or label to decide anything: labels only score.
 
-    python bench/accuracy.py [--limit N] [--no-cache]
+    python bench/accuracy.py [--limit N] [--no-cache] [--skip-calls] [--fit]
 """
 
 from __future__ import annotations

@@ -324,9 +324,12 @@ class _Remembered:
         return self.heard[key]
 
 
-def _weigh_doubts(verdict: Verdict, place: Callable[[Callable[[Call, Utterance], Answer], Verdict], None] | None,
-                  transcriber: Transcriber,
-                  language: str | None, meanings: Meanings) -> None:
+#: placing a call again, answered by the given function, into the given verdict (None: not to be done)
+PlaceAgain = Callable[[Callable[[Call, Utterance], Answer], Verdict], None]
+
+
+def _weigh_doubts(verdict: Verdict, place: PlaceAgain | None, transcriber: Transcriber, language: str | None,
+                  meanings: Meanings) -> None:
     """Make the verdict inconclusive where the recogniser's doubt matters: for each uncertain turn, the call is
     placed again with the runner-up's meaning said there (the turns before it answered as they were, the turns
     after it heard from the recording); a turn whose runner-up gives the same verdict is only noted."""
