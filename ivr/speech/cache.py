@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from ivr.speech.transcript import AudioInput, Pcm16, Transcriber, Transcript, pcm16
+from ivr.speech.transcript import AudioInput, Pcm16, Transcriber, Transcript, Wrapper, pcm16
 
 log = logging.getLogger("ivr.speech.cache")
 CACHE_VERSION = 1
@@ -29,26 +29,14 @@ def default_cache_dir(env: Mapping[str, str] | None = None) -> Path:
     return Path(root).expanduser() / "transcripts"
 
 
-class CachedTranscriber:
+class CachedTranscriber(Wrapper):
     """A transcriber that remembers what `inner` heard, in one JSON file per utterance. A corrupt or unreadable
     entry is ignored and rewritten; a cache that cannot be written is logged and skipped."""
 
     def __init__(self, inner: Transcriber, directory: str | Path | None = None) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.directory = Path(directory) if directory is not None else default_cache_dir()
         self.hits = self.misses = 0
-
-    @property
-    def engine(self) -> str:
-        return self.inner.engine
-
-    @property
-    def model(self) -> str:
-        return self.inner.model
-
-    @property
-    def identity(self) -> str:
-        return self.inner.identity
 
     def key(self, samples: Pcm16, phrases: Sequence[str], language: str | None) -> str:
         digest = hashlib.sha256()

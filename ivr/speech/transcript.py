@@ -128,6 +128,25 @@ class Transcriber(Protocol):
                    language: str | None = None) -> Transcript: ...
 
 
+class Wrapper:
+    """A transcriber around another (`inner`), with its engine, model and identity: a cache, a memo."""
+
+    def __init__(self, inner: Transcriber) -> None:
+        self.inner = inner
+
+    @property
+    def engine(self) -> str:
+        return self.inner.engine
+
+    @property
+    def model(self) -> str:
+        return self.inner.model
+
+    @property
+    def identity(self) -> str:
+        return self.inner.identity
+
+
 def pcm16(audio: AudioInput) -> Pcm16:
     """16 kHz mono int16 samples of `audio` (an `Audio` is resampled; samples and WAV bytes must be 16 kHz)."""
     if isinstance(audio, Audio):

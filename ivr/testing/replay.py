@@ -37,7 +37,7 @@ from ivr.flow.model import Flow
 from ivr.flow.nodes import DEFAULT_OUTCOME
 from ivr.speech.audio import CALLER_CHANNEL, FORMATS
 from ivr.speech.split import Utterance, recording, trouble
-from ivr.speech.transcript import UNKNOWN, Transcriber
+from ivr.speech.transcript import UNKNOWN, Transcriber, Wrapper
 from ivr.testing.sim import Call, Simulator
 
 T = TypeVar("T")
@@ -298,24 +298,12 @@ def replay(source: str | Path, sim: Simulator, path: str, transcriber: Transcrib
     return judged_twice(spoken, verdict, said_turns=len(said), recorded=None if turns is None else len(turns))
 
 
-class _Remembered:
+class _Remembered(Wrapper):
     """A transcriber that hears each turn of one recording once (a call placed again hears the same audio)."""
 
     def __init__(self, inner: Transcriber) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.heard: dict[tuple[int, tuple[str, ...], str | None], Any] = {}
-
-    @property
-    def engine(self) -> str:
-        return self.inner.engine
-
-    @property
-    def model(self) -> str:
-        return self.inner.model
-
-    @property
-    def identity(self) -> str:
-        return self.inner.identity
 
     def transcribe(self, audio: Any, *, phrases: Sequence[str] = (), language: str | None = None) -> Any:
         key = (id(audio), tuple(phrases), language)
