@@ -140,6 +140,43 @@ def dev_corpus(limit: int | None, cache: bool, fit_to: Path | None) -> None:
         decision_tables(examples, kept, fit_to)
 
 
+def second_opinion(judged: list[Judged], rows: list[dict[str, str]]) -> None:
+    """pocketsphinx's bundled US English model (free decoding, its own language model) as a second opinion on the
+    shipped rule's cross-validated decisions, when pocketsphinx is installed (`pip install pocketsphinx`; it is
+    not one of ivr's dependencies): alone, and deciding only where it agrees."""
+    try:
+        from pocketsphinx import Decoder
+    except ModuleNotFoundError:
+        print("\nsecond opinion: pocketsphinx is not installed (pip install pocketsphinx to measure it)")
+        return
+    flow = load_flow(ROOT / "flows" / "acme.yaml")[0]
+    phrases = list(engine.gather_for(flow, "main_menu").hints)
+    meaning = by_flow(flow)("main_menu", phrases)
+    decoder = Decoder(samprate=16000, loglevel="ERROR")
+    heard, started, audio_seconds = [], time.perf_counter(), 0.0
+    for row in rows:
+        turn = clip_utterance(load(DEV / row["file"])).audio.resample(16000)
+        audio_seconds += turn.duration
+        decoder.start_utt()
+        decoder.process_raw(turn.pcm16().tobytes(), full_utt=True)
+        decoder.end_utt()
+        hypothesis = decoder.hyp()
+        heard.append(meaning(hypothesis.hypstr if hypothesis else ""))
+    rtf = (time.perf_counter() - started) / max(audio_seconds, 1e-9)
+    truth = [meaning(r["text"]) for r in rows]
+    cancel = [r["intent"] == "cancel" for r in rows]
+    print(f"\nsecond opinion: pocketsphinx en-us (RTF {rtf:.2f}) alone: right "
+          f"{_pct(sum(h == t for h, t in zip(heard, truth, strict=True)), len(rows))}, cancel recall "
+          f"{sum(h == 'cancel' for h, c in zip(heard, cancel, strict=True) if c)}/{sum(cancel)}, false cancels "
+          f"{sum(h == 'cancel' for h, c in zip(heard, cancel, strict=True) if not c)}/{len(rows) - sum(cancel)}")
+    for name, keep in (("where it agrees", lambda j, h: j.chosen == h),
+                       ("where it agrees and the margin is met", lambda j, h: j.chosen == h and j.decided),
+                       ("the margin alone", lambda j, h: j.decided)):
+        decided = [j for j, h in zip(judged, heard, strict=True) if keep(j, h)]
+        print(f"  deciding {name}: {_pct(len(decided), len(judged))} decided, "
+              f"{_pct(sum(not j.right for j in decided), len(decided))} of them wrong")
+
+
 def print_counts(counts: dict[str, dict[str, list[int]]], engines: list[str], times: dict[str, float],
                  audio_seconds: float) -> None:
     print("\ncancel recall (utterances meaning cancel routed to cancel) | false cancels (others routed to cancel);"
@@ -226,6 +263,7 @@ def decision_tables(examples: list[Example], rows: list[dict[str, str]], fit_to:
               f"undecided)  fc {sum(j.chosen == 'cancel' and j.decided for j, c in at if not c)}/"
               f"{sum(not c for _, c in at)}" + (f"  target {target:.0%}: "
               f"{'met' if hit >= target * len(meant) else 'MISSED'}" if target else ""))
+    second_opinion(judged, rows)
     if fit_to is not None:
         weights = fit(examples)
         pairs = [(j.margin, j.right) for j in judged]
