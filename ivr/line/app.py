@@ -220,9 +220,11 @@ def check_signature() -> None:
         return
     signature = request.headers.get(SIGNATURE_HEADER, "")
     url = _signed_url(svc.settings)
-    # the URL as seen first (one HMAC); then twilio's validator, which also tries it with and without the port
-    if not signature or not (hmac.compare_digest(svc.validator.compute_signature(url, request.form), signature)
-                             or svc.validator.validate(url, request.form, signature)):
+    # the URL as seen first (one HMAC); then twilio's validator, which also tries it with and without the port. A
+    # signature is base64: anything else is refused before comparing (compare_digest raises on non-ASCII text)
+    if not signature or not signature.isascii() or not (
+            hmac.compare_digest(svc.validator.compute_signature(url, request.form), signature)
+            or svc.validator.validate(url, request.form, signature)):
         log.warning("403 for %s: %s X-Twilio-Signature (checked against %s; behind a proxy or tunnel, set "
                     "IVR_PUBLIC_URL or IVR_TRUSTED_PROXY_HEADERS)", request.path, "a wrong" if signature else "no",
                     url)

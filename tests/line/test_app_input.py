@@ -159,6 +159,8 @@ FORGERIES: dict[str, Callable[[str, dict[str, str]], dict[str, str]]] = {
     "wrong auth token": lambda url, form: {SIG: sign(url, form, "not-the-auth-token")},
     "signed for another URL": lambda url, form: {SIG: sign(BASE + "/voice/acme/gather?seq=99", form)},
     "signed over another form": lambda url, form: {SIG: sign(url, {**form, "SpeechResult": "no", "X": "1"})},
+    # HMAC's constant-time comparison refuses non-ASCII text with a TypeError: once an apology with a 200
+    "non-ASCII signature": lambda url, form: {SIG: "\u00e9" + sign(url, form)[1:]},
 }
 WEBHOOKS: dict[str, Callable[[Call, Call], tuple[str, dict[str, str]]]] = {
     "new call": lambda c, t: ("/voice/acme", {"CallSid": new_sid(), "From": "+15550001111"}),
