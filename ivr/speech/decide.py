@@ -40,7 +40,7 @@ import math
 import os
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -149,29 +149,34 @@ def load_model(path: Path | None = None) -> Model:
 def meanings(alternatives: Sequence[Alternative], meaning: Callable[[str], str]) -> dict[str, FloatArray]:
     """The features (`FEATURES`) of each meaning among `alternatives`, the garbage meaning always included. A text
     that repeats itself (`repeats`) means what it says once (`collapse`)."""
-    alternatives = [replace(a, text=collapse(a.text)) for a in alternatives]
-    if not alternatives:
-        return {}
+    return _features(_grouped(alternatives, meaning), alternatives) if alternatives else {}
+
+
+def _grouped(alternatives: Sequence[Alternative], meaning: Callable[[str], str]) -> dict[str, list[Alternative]]:
+    """`alternatives` by meaning, each as Whisper wrote it (a repetition meaning what it says once); the garbage
+    meaning always there, if empty."""
     groups: dict[str, list[Alternative]] = {NONE: []}
     for alternative in alternatives:
-        groups.setdefault(meaning(alternative.text), []).append(alternative)
+        groups.setdefault(meaning(collapse(alternative.text)), []).append(alternative)
+    return groups
+
+
+def _features(groups: Mapping[str, list[Alternative]], alternatives: Sequence[Alternative]) -> dict[str, FloatArray]:
     best = max(a.score for a in alternatives)
-    free = sorted((a for a in alternatives if any(s.startswith("free:") for s in a.sources)),
-                  key=lambda a: _rank(a, "free"))
-    top = {tag: next((a.text for a in alternatives if f"{tag}:0" in a.sources), None)
+    free = [a for a in alternatives if any(s.startswith("free:") for s in a.sources)]
+    top = {tag: next((a for a in alternatives if f"{tag}:0" in a.sources), None)
            for tag in ("free", "hotwords", "hotwords30")}
-    heard = sound_key(top["free"] or "")
+    heard = sound_key(collapse(top["free"].text)) if top["free"] is not None else ""
     found: dict[str, FloatArray] = {}
-    for name, texts in groups.items():
-        held = {a.text for a in texts}
-        phrases = [a.score for a in texts if "phrase" in a.sources]
+    for name, members in groups.items():
+        phrases = [a.score for a in members if "phrase" in a.sources]
         found[name] = np.array([
-            _relative(max((a.score for a in texts), default=-math.inf), best),
+            _relative(max((a.score for a in members), default=-math.inf), best),
             _relative(max(phrases, default=-math.inf), best),
-            float(top["free"] in held), float(top["hotwords"] in held), float(top["hotwords30"] in held),
-            sum(a.text in held for a in free) / len(free) if free else 0.0,
-            max((difflib.SequenceMatcher(None, heard, sound_key(t)).ratio() for t in held), default=0.0)
-            if heard else 0.0,
+            *(float(top[tag] is not None and top[tag] in members) for tag in ("free", "hotwords", "hotwords30")),
+            sum(a in members for a in free) / len(free) if free else 0.0,
+            max((difflib.SequenceMatcher(None, heard, sound_key(collapse(a.text))).ratio() for a in members),
+                default=0.0) if heard else 0.0,
             float(name == NONE)])
     return found
 
@@ -194,10 +199,10 @@ def decide(alternatives: Sequence[Alternative], meaning: Callable[[str], str], m
     margin = model.margin_for(risk)
     if not alternatives:
         raise SttError("nothing to decide: the recogniser weighed no text")
-    p = probabilities(meanings(alternatives, meaning), model.weights)
+    groups = _grouped(alternatives, meaning)
+    p = probabilities(_features(groups, alternatives), model.weights)
     ranked = sorted(p, key=lambda m: -p[m])
-    best_text = {m: max((a for a in alternatives if meaning(collapse(a.text)) == m), key=lambda a: a.score,
-                        default=None) for m in ranked[:2]}
+    best_text = {m: max(groups[m], key=lambda a: a.score, default=None) for m in ranked[:2]}
 
     def choice(m: str) -> Choice:
         found = best_text[m]
@@ -371,10 +376,6 @@ def cross_validate(examples: Sequence[Example], groups: Sequence[str], *, folds:
 def _top(p: Mapping[str, float]) -> tuple[str, float]:
     ranked = sorted(p, key=lambda m: -p[m])
     return ranked[0], p[ranked[0]] - (p[ranked[1]] if len(ranked) > 1 else 0.0)
-
-
-def _rank(alternative: Alternative, tag: str) -> int:
-    return min((int(s.split(":")[1]) for s in alternative.sources if s.startswith(f"{tag}:")), default=99)
 
 
 def _relative(score: float, best: float) -> float:
