@@ -96,16 +96,20 @@ class Verdict:
     said: Verdict | None = None
     heard: Verdict | None = None
     blame: Blame | None = None  # whose failure it is, when judged twice and failed
-    #: the recogniser could not tell what was said at a turn the call depended on: the verdict (ok or not) is
-    #: not to be trusted, and `doubts` says which turns, with the competing meanings and the turn's time span
-    inconclusive: bool = False
+    #: the turns the call depended on where the recogniser could not tell what was said, with the competing
+    #: meanings and each turn's time span
     doubts: list[str] = field(default_factory=list)
+
+    @property
+    def inconclusive(self) -> bool:
+        """Whether the verdict (ok or not) is not to be trusted: the recogniser has `doubts` that matter."""
+        return bool(self.doubts)
 
     @property
     def status(self) -> str:
         """`ok`, `FAIL` or `INCONCLUSIVE` (the recogniser cannot tell; an error or a flow's failure on what was
         said is a failure all the same)."""
-        if self.inconclusive and (self.blame != "flow") and not self.errors:
+        if self.inconclusive and self.blame != "flow" and not self.errors:
             return "INCONCLUSIVE"
         return "ok" if self.ok else "FAIL"
 
@@ -185,8 +189,9 @@ def by_flow(flow: Flow | None) -> Meanings:
 
         def meaning(text: str) -> str:
             found = interpret(flow, node, Speech(text, 1.0))
-            return NONE if found.kind in ("no_match", "no_input") else f"{found.kind}:{found.value}" \
-                if found.kind != "intent" else found.value
+            if found.kind in ("no_match", "no_input"):
+                return NONE
+            return found.value if found.kind == "intent" else f"{found.kind}:{found.value}"
 
         return meaning
 
@@ -346,7 +351,6 @@ def _weigh_doubts(verdict: Verdict, place: PlaceAgain | None, transcriber: Trans
                                   f"{other.turns} turn(s))")
         else:
             verdict.notes.append(f"{doubt(event)}: uncertain, but the verdict is the same either way")
-    verdict.inconclusive = bool(verdict.doubts)
 
 
 def _again(call: Call, event: Answer) -> Answer:
