@@ -17,7 +17,6 @@ import re
 import subprocess
 import wave
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -30,7 +29,7 @@ from ivr.flow.intents import interpret
 from ivr.speech.audio import load
 from ivr.speech.cache import CachedTranscriber, default_cache_dir
 from ivr.speech.choose import get_transcriber, korean_model_dir
-from ivr.speech.transcript import UNKNOWN, AudioInput, Transcriber, Transcript, Word, pcm16
+from ivr.speech.transcript import UNKNOWN, AudioInput, Transcriber, Transcript, Word, Wrapper, pcm16
 from ivr.speech.vosk import VoskTranscriber
 from ivr.speech.whisper import WhisperTranscriber
 from ivr.testing.sim import Simulator
@@ -305,24 +304,12 @@ def test_an_english_only_whisper_model_refuses_korean(whisper: WhisperTranscribe
 
 # -- the cache ----------------------------------------------------------------------------------------------------
 
-@dataclass
-class Counting:
+class Counting(Wrapper):
     """A real transcriber, counted: how many times the cache let it run."""
 
-    inner: Transcriber
-    calls: int = 0
-
-    @property
-    def engine(self) -> str:
-        return self.inner.engine
-
-    @property
-    def model(self) -> str:
-        return self.inner.model
-
-    @property
-    def identity(self) -> str:
-        return self.inner.identity
+    def __init__(self, inner: Transcriber) -> None:
+        super().__init__(inner)
+        self.calls = 0
 
     def transcribe(self, audio: AudioInput, *, phrases: Sequence[str] = (),
                    language: str | None = None) -> Transcript:
