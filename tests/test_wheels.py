@@ -94,6 +94,7 @@ def test_the_wheel_holds_the_templates_and_needs_only_the_base_libraries(wheel: 
     assert templates
     assert templates <= names
     assert "ivr/py.typed" in names
+    assert "ivr/speech/decision.json" in names  # the decision rule replay loads (ivr.speech.decide.load_model)
     assert any(n.endswith(".dist-info/licenses/LICENSE") or n.endswith(".dist-info/LICENSE") for n in names)
     assert not [n for n in names if n.startswith(("tests/", "flows/", "bench/", "docs/"))]
     [metadata] = [n for n in names if n.endswith(".dist-info/METADATA")]

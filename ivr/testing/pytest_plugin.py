@@ -102,7 +102,7 @@ def _max_risk(config: pytest.Config) -> float | None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "ivr_flows(*paths): the flow files or directories this test's app serves "
                                        "(relative to the directory of pytest's config file)")
-    config.stash[_SESSION] = {}
+    config.stash[_SESSION] = {"risk": _max_risk(config)}  # a bad IVR_MAX_RISK stops the run here, not per test
     if config.getoption("--ivr-url") and not _token(config):
         raise pytest.UsageError("--ivr-url needs the line's auth token: --ivr-auth-token or TWILIO_AUTH_TOKEN")
 
@@ -336,7 +336,7 @@ class SidecarItem(pytest.Item):
         verdict = replay(sidecar.recording, sim, f"/voice/{sidecar.flow}",
                          _transcriber(self.config, sidecar.stt, language), language=language,
                          within=sidecar.within, expect=sidecar.expected(flow), channel=sidecar.caller_channel,
-                         said=sidecar.said, flow=flow, risk=_max_risk(self.config),
+                         said=sidecar.said, flow=flow, risk=self.config.stash[_SESSION]["risk"],
                          again=not self.config.getoption("--ivr-url"))
         if verdict.status == "INCONCLUSIVE":
             if self.config.getoption("--ivr-inconclusive") == "xfail":

@@ -226,3 +226,40 @@ def test_a_clipped_or_near_silent_turn_is_reported() -> None:
     assert trouble(Utterance(0.0, 14.0, fine.audio), 10.0) == [
         "14.0 s long, much longer than any answer the prompt accepts (about 10 s at most)"]
     assert trouble(fine, 10.0) == []
+
+
+@pytest.mark.parametrize(("args", "env", "message"), [
+    (["--max-risk", "1.5"], {}, "Invalid value for '--max-risk' (env var: 'IVR_MAX_RISK'): 1.5 is not in the "
+                                "range 0.0<x<1.0."),
+    (["--max-risk", "none"], {}, "'none' is not a valid float range."),
+    ([], {"IVR_MAX_RISK": "0"}, "(env var: 'IVR_MAX_RISK'): 0.0 is not in the range 0.0<x<1.0."),
+])
+def test_a_bad_risk_is_refused_before_anything_is_replayed(canceller: Path, args: list[str], env: dict[str, str],
+                                                          message: str) -> None:
+    result = CliRunner(env=env).invoke(main, ["replay", str(ACME), str(canceller), "--within", "4", *args])
+    assert result.exit_code == 2
+    assert message in result.stderr
+
+
+@pytest.mark.parametrize(("option", "env"), [(["--ivr-max-risk", "1.5"], {}), ([], {"IVR_MAX_RISK": "lots"})])
+def test_the_plugin_refuses_a_bad_risk_naming_the_option(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch,
+                                                         option: list[str], env: dict[str, str]) -> None:
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    (pytester.path / "canceller.expect.yaml").write_text(SIDECAR)
+    (pytester.path / "canceller.wav").write_bytes(b"")  # never read: the option is refused at start-up
+    result = pytester.runpytest(*QUIET, "--assert=plain", "--ivr-flows", str(ACME), *option)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert "--ivr-max-risk or IVR_MAX_RISK" in result.stderr.str() + result.stdout.str()
+    assert "give a share of wrong recognitions between 0 and 1" in result.stderr.str() + result.stdout.str()
+
+
+def test_a_decision_model_named_by_the_environment_that_cannot_be_read_is_named(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from ivr.errors import SttError
+
+    bad = tmp_path / "mine.json"
+    bad.write_text("{not json")
+    monkeypatch.setenv("IVR_DECISION_MODEL", str(bad))
+    with pytest.raises(SttError, match=f"^{bad}: cannot read the decision model"):
+        decide.load_model()
