@@ -22,9 +22,13 @@ from __future__ import annotations
 
 import hmac
 import logging
+import os
+import re
 import secrets
+import stat
+import tempfile
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -36,10 +40,13 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from ivr.errors import IvrError, StoreError, UsageError
 from ivr.files import flow_files
-from ivr.flow.loader import audio_dir, load_flow
+from ivr.flow import model as f
+from ivr.flow.loader import audio_dir, audio_files, load_flow
 from ivr.flow.model import Flow
-from ivr.line.settings import Settings
-from ivr.line.store import Store, Turn
+from ivr.line.schema import SchemaMismatch
+from ivr.line.settings import ACCOUNT_SID, Settings
+from ivr.line.spool import Spool
+from ivr.line.store import Apology, CommitUnknown, Store, Turn, now
 from ivr.line.webhook import SORRY_BROKEN, EffectHandler, Line
 
 #: the WSGI application `create_app` returns (Flask), named here so other layers need not import Flask
@@ -52,15 +59,27 @@ XML = "application/xml"
 BOOT_FAILED = 3
 #: Twilio's webhook forms are a few kilobytes; anything much larger is not Twilio
 MAX_REQUEST = 64 * 1024
-MAX_SID = 64
+#: Twilio's call SIDs: CA and 32 lowercase hexadecimal digits (a signed request replayed with its CallSid
+#: stretched over the next parameter, which the signature cannot tell apart, fails this)
+CALL_SID = re.compile(r"CA[0-9a-f]{32}")
+#: what `play` files may be: Twilio plays these, and the audio route serves nothing else
+AUDIO_SUFFIXES = (".wav", ".mp3", ".ogg", ".aif", ".aiff", ".gsm", ".ulaw", ".au", ".flac")
 
 
 @dataclass(frozen=True)
 class Served:
-    """A flow the app serves, and where its `play` files are."""
+    """A flow the app serves, where its `play` files are, and where it came from (for messages)."""
 
     flow: Flow
     audio: Path | None
+    file: Path | None = None
+    lines: Mapping[str, int] = field(default_factory=dict)
+
+    @property
+    def plays(self) -> frozenset[str]:
+        """The audio files the flow's prompts play: all the audio route serves."""
+        return frozenset(part.play for node in self.flow.nodes.values() for part in _parts(self.flow, node)
+                         if part.play is not None)
 
 
 @dataclass(frozen=True)
@@ -72,6 +91,7 @@ class Service:
     store: Store
     settings: Settings
     validator: RequestValidator | None
+    spool: Spool
 
     def line(self, flow: str) -> Line:
         line = self.lines.get(flow)
@@ -106,16 +126,19 @@ class FlaskUrls:
 def load_flows(flows: Sequence[str | Path] | Mapping[str, Flow], settings: Settings) -> dict[str, Served]:
     """Flows by name, from files or directories (or given as objects); two flows may not share a name."""
     served: dict[str, Served] = {}
-    items: list[tuple[Flow, Path | None]] = []
+    items: list[tuple[Flow, Path | None, dict[str, int]]] = []
     if isinstance(flows, Mapping):
-        items = [(flow, None) for flow in flows.values()]
+        items = [(flow, None, {}) for flow in flows.values()]
     else:
-        items = [(load_flow(path)[0], path) for path in flow_files([str(given) for given in flows])]
-    for flow, file in items:
+        for path in flow_files([str(given) for given in flows]):
+            flow, source = load_flow(path)
+            lines = {key[1]: line for key, line in source.lines.items() if len(key) == 2 and key[0] == "nodes"}
+            items.append((flow, path, lines))
+    for flow, file, lines in items:
         if flow.name in served:
             raise UsageError(f"two flows are named {flow.name!r}; each served flow needs its own name")
         audio = Path(settings.audio_dir) if settings.audio_dir else audio_dir(file) if file else None
-        served[flow.name] = Served(flow, audio)
+        served[flow.name] = Served(flow, audio, file, lines)
     if not served:
         raise UsageError("no flows to serve: pass flow files, or set IVR_FLOWS (paths separated by ':')")
     return served
@@ -141,7 +164,20 @@ def _create_app(flows: Sequence[str | Path] | Mapping[str, Flow] | None, setting
                 effects: Mapping[str, EffectHandler] | None, store: Store | None) -> Flask:
     settings = settings or Settings.from_env()
     served = load_flows(flows if flows is not None else settings.flows, settings)
+    if settings.serve_failing:
+        log.warning("!!! serving flows whether or not `ivr check` accepts them (IVR_SERVE_FAILING_FLOWS=1): "
+                    "development only !!!")
+    else:
+        refuse_failing(served)
     store = store or Store(settings.database_url)
+    try:
+        store.open()
+    except SchemaMismatch:
+        raise
+    except StoreError as exc:
+        if store.is_sqlite:  # a file that cannot be opened is a mistake in the configuration, not an outage
+            raise
+        log.error("ivr: %s; answering calls with an apology and a transfer until it is back", exc)
     lines = {name: Line(s.flow, store, effects=effects, fallback_number=settings.fallback_number)
              for name, s in served.items()}
     app = Flask("ivr")
@@ -153,16 +189,60 @@ def _create_app(flows: Sequence[str | Path] | Mapping[str, Flow] | None, setting
     if validator is None:
         log.warning("!!! Twilio signature validation is OFF: anyone who can reach this server can drive calls "
                     "and record cancellations. Use this for local development only. !!!")
-    app.extensions["ivr"] = Service(served, lines, store, settings, validator)
+    app.extensions["ivr"] = Service(served, lines, store, settings, validator, Spool(spool_dir(settings)))
     app.register_blueprint(bp)
     return app
+
+
+def spool_dir(settings: Settings) -> Path:
+    """Where apologies wait for a store that is down: as configured, else beside a SQLite file, else ./ivr-spool
+    (for an in-memory store, which dies with the process, a temporary directory)."""
+    if settings.spool_dir:
+        return Path(settings.spool_dir)
+    url = settings.database_url
+    if url.startswith("sqlite"):
+        database = url.partition(":///")[2].partition("?")[0]
+        if database and database != ":memory:":
+            return Path(f"{database}-spool")
+        return Path(tempfile.gettempdir()) / f"ivr-spool-{os.getpid()}"
+    return Path("ivr-spool")
+
+
+def refuse_failing(served: Mapping[str, Served]) -> None:
+    """Refuse (one line, `UsageError`) to serve a flow that `ivr check` rejects with an error: a caller who cannot
+    cancel, a loop of effects, a dead end. The checker is the proof layer's; the app is the one place in the line
+    that asks it (an exception to the layers, in pyproject's import-linter contract)."""
+    from ivr.proof.report import check
+
+    for name, s in served.items():
+        files = audio_files(s.file) if s.file is not None else None
+        errors = [x for x in check(s.flow, lines=dict(s.lines), audio_files=files).findings if x.severity == "error"]
+        if errors:
+            first = errors[0]
+            where = f"{s.file}:{first.line}: " if s.file and first.line else f"{s.file}: " if s.file else ""
+            more = f" (and {len(errors) - 1} more: run `ivr check`)" if len(errors) > 1 else ""
+            raise UsageError(f"{where}refusing to serve flow {name!r}: `ivr check` rejects it: {first.code}: "
+                             f"{first.message}{more}; fix the flow, or set IVR_SERVE_FAILING_FLOWS=1 to serve it "
+                             "anyway during development")
+
+
+def _parts(flow: Flow, node: f.Node) -> list[f.PromptPart]:
+    """Every prompt part of a node: its prompt, and for an input node its help and ladder messages."""
+    parts = list(node.prompt)
+    if isinstance(node, f.GatherNode):
+        parts += node.help
+        for kind in ("no_input", "no_match"):
+            for handler in flow.ladder(node, kind):
+                parts += handler.message
+    return parts
 
 
 def local_app(flows: Sequence[str | Path], directory: str | Path) -> Flask:
     """The app for testing and replaying on this machine: a fresh SQLite store in `directory`, and signatures
     checked as in production, with a random auth token only the simulator is given
     (`app.extensions["ivr"].settings.auth_token`)."""
-    settings = Settings(auth_token=secrets.token_hex(16), database_url=f"sqlite:///{Path(directory)}/calls.db")
+    settings = Settings(auth_token=secrets.token_hex(16), database_url=f"sqlite:///{Path(directory)}/calls.db",
+                        serve_failing=True)  # QA runs a failing flow to watch it fail
     return create_app(list(flows), settings)
 
 
@@ -202,9 +282,10 @@ def _reply(turn: Turn) -> Response:
 
 
 def _call_sid() -> str:
-    sid = request.form.get("CallSid", "").strip()
-    if not sid or len(sid) > MAX_SID or not sid.isprintable():
-        abort(400, "a Twilio voice webhook carries a CallSid")
+    sid = request.form.get("CallSid", "")
+    if not CALL_SID.fullmatch(sid):
+        log.warning("400 for %s: %s", request.path, f"CallSid {sid[:80]!r} is not Twilio's" if sid else "no CallSid")
+        abort(400, "a Twilio voice webhook carries a CallSid: CA and 32 hexadecimal digits")
     return sid
 
 
@@ -229,6 +310,12 @@ def check_signature() -> None:
                     "IVR_PUBLIC_URL or IVR_TRUSTED_PROXY_HEADERS)", request.path, "a wrong" if signature else "no",
                     url)
         abort(403, "invalid or missing X-Twilio-Signature")
+    account = request.form.get("AccountSid")
+    expected = svc.settings.account_sid
+    if (account and not ACCOUNT_SID.fullmatch(account)) or (expected and account != expected):
+        log.warning("403 for %s: AccountSid %r is not %s", request.path, (account or "")[:80],
+                    repr(expected) if expected else "a Twilio account SID")
+        abort(403, "this webhook serves another Twilio account")
 
 
 @bp.post("/voice")
@@ -276,22 +363,66 @@ def status(flow: str) -> Response:
 
 @bp.get("/audio/<flow>/<path:name>")
 def audio(flow: str, name: str) -> Response:
+    """A `play` file of the flow, and nothing else: not the other files of audio/ (scripts, sidecars, notes), not
+    a file of another suffix, never through a symbolic link (a link could lead anywhere on the server)."""
     served = service().served.get(flow)
-    if served is None or served.audio is None:
+    if served is None or served.audio is None or name not in served.plays or \
+            not name.lower().endswith(AUDIO_SUFFIXES) or not _plain_file_under(served.audio, name):
         abort(404)
     return send_from_directory(served.audio.resolve(), name)  # safe_join: '..' and absolute paths are a 404
 
 
-@bp.get("/healthz")
-def healthz() -> tuple[Response, int]:
+def _plain_file_under(root: Path, name: str) -> bool:
+    """`root/name` is a regular file, and no part of the way from `root` to it is a symbolic link."""
+    path = root
+    for part in Path(name).parts:
+        if part in ("", ".", "..") or os.sep in part:
+            return False
+        path = path / part
+        try:
+            mode = os.lstat(path).st_mode
+        except OSError:
+            return False
+        if stat.S_ISLNK(mode):
+            return False
+    return stat.S_ISREG(mode)
+
+
+def _health() -> dict[str, Any]:
     svc = service()
     try:
         svc.store.calls(limit=1)
         ok, detail = True, "ok"
     except StoreError as exc:
         ok, detail = False, str(exc)
-    body = {"ok": ok, "flows": sorted(svc.lines), "store": detail, "signatures": svc.validator is not None}
-    return jsonify(body), 200 if ok else 503
+    return {"status": "ok" if ok else "degraded", "ok": ok, "flows": sorted(svc.lines), "store": detail,
+            "signatures": svc.validator is not None, "spooled_apologies": svc.spool.pending()}
+
+
+@bp.get("/healthz")
+def healthz() -> tuple[Response, int]:
+    """Liveness: the app answers (200), `"status": "degraded"` while its store is down (callers then hear an
+    apology and a transfer); restarting it would not bring the store back."""
+    return jsonify(_health()), 200
+
+
+@bp.get("/readyz")
+def readyz() -> tuple[Response, int]:
+    """Readiness: 503 while the store is down, for a load balancer that can send calls to another instance."""
+    body = _health()
+    return jsonify(body), 200 if body["ok"] else 503
+
+
+@bp.after_request
+def drain_spool(response: Response) -> Response:
+    """After a request the store answered, move the apologies said while it was down into its call log."""
+    svc = service()
+    if request.method == "POST" and response.status_code == 200 and response.headers.get("X-Ivr-Node") is not None:
+        try:
+            svc.spool.drain(svc.store.record_apology)
+        except (StoreError, OSError) as exc:
+            log.warning("could not move spooled apologies into the store yet: %s", exc)
+    return response
 
 
 @bp.errorhandler(Exception)
@@ -309,4 +440,22 @@ def failed(exc: Exception) -> Any:
     line = lines.get(flow) or (next(iter(lines.values())) if len(lines) == 1 else None)
     if line is None or request.method != "POST":
         return Response("internal error", status=500, mimetype="text/plain")
-    return _twiml(line.apology(SORRY_BROKEN))
+    xml = line.apology(SORRY_BROKEN)
+    _log_apology(line, xml, exc)
+    return _twiml(xml)
+
+
+def _log_apology(line: Line, xml: str, exc: Exception) -> None:
+    """Keep the apology in the call log: in the store when it answers, else in the spool until it does."""
+    svc = service()
+    key = exc.key if isinstance(exc, CommitUnknown) else secrets.token_hex(16)
+    apology = Apology(key=key, call_sid=request.form.get("CallSid", "")[:64], seq=_seq() if request.args else 0,
+                      at=now(), flow=line.flow.name, said=xml, reason=str(exc)[:2000] or type(exc).__name__)
+    try:
+        svc.store.record_apology(apology)
+    except StoreError:
+        try:
+            svc.spool.add(apology)
+        except OSError as error:
+            log.error("call %s: the apology could not be kept anywhere (spool %s: %s)", apology.call_sid,
+                      svc.spool.directory, error)

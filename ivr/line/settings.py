@@ -11,6 +11,7 @@ Signature validation is on unless it is turned off explicitly (`IVR_VERIFY_SIGNA
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -40,7 +41,16 @@ ENVIRONMENT: dict[str, tuple[str, str]] = {
     "fallback_number": ("IVR_FALLBACK_NUMBER", "where callers go when the app cannot carry on (store down, "
                                                "a bug); default: the flow's agent transfer"),
     "audio_dir": ("IVR_AUDIO_DIR", "directory of the flows' `play` files (default: audio/ beside the flows)"),
+    "account_sid": ("TWILIO_ACCOUNT_SID", "your Twilio account's SID (AC + 32 hex digits); when set, a webhook "
+                                          "from any other account is refused (403)"),
+    "spool_dir": ("IVR_SPOOL_DIR", "where the apologies said while the store is down wait for it, one file per "
+                                   "worker (default: beside a SQLite store, else ./ivr-spool); keep it on a "
+                                   "volume that outlives the app"),
+    "serve_failing": ("IVR_SERVE_FAILING_FLOWS", "0 (default) or 1; 1 serves a flow that `ivr check` rejects "
+                                                 "with an error: development only, logged loudly"),
 }
+#: Twilio's account SIDs: AC and 32 lowercase hexadecimal digits (call SIDs are the same with CA)
+ACCOUNT_SID = re.compile(r"AC[0-9a-f]{32}")
 
 
 @dataclass(frozen=True)
@@ -55,6 +65,9 @@ class Settings:
     fallback_number: str = ""
     audio_dir: str = ""
     flows: tuple[str, ...] = field(default=())
+    account_sid: str = ""
+    spool_dir: str = ""
+    serve_failing: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "public_url", self.public_url.rstrip("/"))  # it is joined with paths
@@ -64,6 +77,9 @@ class Settings:
                              f"valid choices: {list(PROXY_HEADERS)}")
         if self.public_url and not self.public_url.startswith(("http://", "https://")):
             raise UsageError(f"public_url: {self.public_url!r} must start with https:// (or http://)")
+        if self.account_sid and not ACCOUNT_SID.fullmatch(self.account_sid):
+            raise UsageError(f"account_sid: {self.account_sid!r} is not a Twilio account SID (AC followed by 32 "
+                             "lowercase hexadecimal digits, as the console shows it)")
         if self.verify_signatures and not self.auth_token:
             raise UsageError("TWILIO_AUTH_TOKEN is not set, so Twilio's signatures cannot be checked. Set it to "
                              "your account's auth token, or turn validation off for local development only "
@@ -77,18 +93,24 @@ class Settings:
         def get(name: str) -> str:
             return env.get(ENVIRONMENT[name][0], "").strip()
 
-        verify = get("verify_signatures").lower() or "1"
-        if verify not in _TRUE + _FALSE:
-            raise UsageError(f"IVR_VERIFY_SIGNATURES: {verify!r} is not a yes/no value; valid choices: "
-                             f"{list(_TRUE + _FALSE)}")
+        def flag(name: str, default: str) -> bool:
+            value = get(name).lower() or default
+            if value not in _TRUE + _FALSE:
+                raise UsageError(f"{ENVIRONMENT[name][0]}: {value!r} is not a yes/no value; valid choices: "
+                                 f"{list(_TRUE + _FALSE)}")
+            return value in _TRUE
+
         return cls(
             auth_token=get("auth_token"),
             database_url=get("database_url") or DEFAULT_DATABASE,
             public_url=get("public_url").rstrip("/"),
             trusted_proxy_headers=tuple(h.strip().lower() for h in get("trusted_proxy_headers").split(",")
                                         if h.strip()),
-            verify_signatures=verify in _TRUE,
+            verify_signatures=flag("verify_signatures", "1"),
             fallback_number=get("fallback_number"),
             audio_dir=get("audio_dir"),
             flows=tuple(p for p in get("flows").split(os.pathsep) if p),
+            account_sid=get("account_sid"),
+            spool_dir=get("spool_dir"),
+            serve_failing=flag("serve_failing", "0"),
         )

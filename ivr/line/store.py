@@ -7,10 +7,15 @@ request is stored with its turn under `(call_sid, seq)`, so a retried request ge
 running its effects again; and a cancellation record is committed in the same transaction as the state that
 confirms it, so the caller is only told "cancelled" about a record that exists.
 
-Durability where it is promised: a commit that holds a cancellation is synced to disk before the confirmation is
-said (survives a power cut); the turn log and call state survive a crash or restart of the app, and may trail a
-power cut by the last moments (SQLite: WAL with synchronous=NORMAL, and the WAL synced for cancellations;
-PostgreSQL: synchronous_commit off except for cancellations). That keeps an fsync off every turn.
+Durability where it is promised: every turn a caller hears is committed before the response leaves, and
+survives a crash or restart of the app or of PostgreSQL (PostgreSQL commits each one synchronously; SQLite runs
+WAL with synchronous=NORMAL, which survives a crash of the app). A commit that holds a cancellation also survives
+a power cut (SQLite: the WAL is synced for it).
+
+No request waits unbounded: for a connection (5 s), for another request's lock (`lock_timeout`, 5 s), or for a
+statement (`statement_timeout`, 10 s); past them the caller hears the apology. A commit whose reply is lost (the
+connection dropped) is settled by asking the store for the turn's unique key before anything is said
+(`Store._settle_lost_commit`). The tables, and their migrations, are in schema.py.
 
 SQLite (WAL) is the embedded default; any SQLAlchemy URL works, and PostgreSQL is tested.
 """
@@ -18,12 +23,15 @@ SQLite (WAL) is the embedded default; any SQLAlchemy URL works, and PostgreSQL i
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import secrets
 import threading
+import time
+from collections import Counter
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import SimpleNamespace
@@ -35,6 +43,8 @@ from sqlalchemy.exc import ArgumentError, IntegrityError, OperationalError, Prog
 
 from ivr.errors import StoreError
 from ivr.flow.engine import CONFIRMATION_DIGITS, confirmation_number
+from ivr.line import schema as tables
+from ivr.line.schema import apologies, calls, cancellations, effects, turns
 
 try:
     import fcntl
@@ -42,72 +52,7 @@ except ImportError:  # pragma: no cover - not POSIX: SQLite's own busy handler q
     fcntl = None  # type: ignore[assignment]
 
 T = TypeVar("T")
-metadata = sa.MetaData()
-
-calls = sa.Table(
-    "ivr_calls", metadata,
-    sa.Column("call_sid", sa.String(64), primary_key=True),
-    sa.Column("flow", sa.String(200), nullable=False),
-    sa.Column("account_sid", sa.String(64), nullable=False, default=""),
-    sa.Column("caller", sa.String(64), nullable=False, default=""),
-    sa.Column("called", sa.String(64), nullable=False, default=""),
-    sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("seq", sa.Integer, nullable=False, default=0),  # the number of the last response given
-    sa.Column("state", sa.Text, nullable=False),  # the engine's CallState, as JSON
-    sa.Column("node", sa.String(200), nullable=False, default=""),
-    sa.Column("said", sa.Text, nullable=False, default=""),  # what the last response said (the next turn's prompt)
-    sa.Column("turns", sa.Integer, nullable=False, default=0),
-    sa.Column("outcome", sa.String(64)),
-    sa.Column("ended", sa.Boolean, nullable=False, default=False),
-    sa.Column("status", sa.String(32), nullable=False, default=""),  # Twilio's CallStatus, last seen
-)
-
-turns = sa.Table(
-    "ivr_turns", metadata,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("call_sid", sa.String(64), sa.ForeignKey("ivr_calls.call_sid"), nullable=False),
-    sa.Column("seq", sa.Integer, nullable=False),
-    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("kind", sa.String(16), nullable=False),  # start | gather | dial | error
-    sa.Column("node", sa.String(200), nullable=False, default=""),  # where the caller was when they answered
-    sa.Column("prompt", sa.Text, nullable=False, default=""),  # what they had just heard
-    sa.Column("heard", sa.Text, nullable=False, default=""),
-    sa.Column("confidence", sa.Float),
-    sa.Column("digits", sa.String(64), nullable=False, default=""),
-    sa.Column("intent", sa.String(200), nullable=False, default=""),  # what the engine made of it
-    sa.Column("next_node", sa.String(200), nullable=False, default=""),
-    sa.Column("said", sa.Text, nullable=False, default=""),  # what the response says
-    sa.Column("turns", sa.Integer, nullable=False, default=0),  # the call's completed turns after this request
-    sa.Column("outcome", sa.String(64)),  # the call's outcome after this request, once it has one
-    sa.Column("twiml", sa.Text, nullable=False),
-    sa.UniqueConstraint("call_sid", "seq", name="ivr_turns_call_seq"),
-)
-
-cancellations = sa.Table(
-    "ivr_cancellations", metadata,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("confirmation", sa.String(16), nullable=False, unique=True),
-    sa.Column("call_sid", sa.String(64), sa.ForeignKey("ivr_calls.call_sid"), nullable=False),
-    sa.Column("node", sa.String(200), nullable=False),
-    sa.Column("flow", sa.String(200), nullable=False),
-    sa.Column("caller", sa.String(64), nullable=False, default=""),
-    sa.Column("account", sa.String(64), nullable=False, default=""),
-    sa.Column("account_sid", sa.String(64), nullable=False, default=""),
-    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-    sa.UniqueConstraint("call_sid", "node", name="ivr_cancellations_once_per_call"),
-)
-
-effects = sa.Table(
-    "ivr_effects", metadata,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("call_sid", sa.String(64), sa.ForeignKey("ivr_calls.call_sid"), nullable=False),
-    sa.Column("seq", sa.Integer, nullable=False),
-    sa.Column("node", sa.String(200), nullable=False),
-    sa.Column("name", sa.String(200), nullable=False),
-    sa.Column("args", sa.Text, nullable=False),
-    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-)
+log = logging.getLogger("ivr.line.store")
 
 
 # Statements built once: a webhook runs five of them, and building SQLAlchemy constructs costs more than SQLite
@@ -232,19 +177,22 @@ def normalise_url(url: str) -> str:
 
 
 class Transaction:
-    """The writes of one webhook, inside `Store.locked`: the call's row is locked for its whole duration."""
+    """The writes of one webhook, inside `Store.locked`: the call's row is locked for its whole duration.
+
+    `key` names this request's write: it is stored with the turn, so that after a commit whose outcome the app
+    never learnt (the connection dropped) a fresh connection can find out whether it happened."""
 
     def __init__(self, conn: Connection, call_sid: str, fast: _Statements) -> None:
         self.conn, self.call_sid, self.fast, self.sqlite = conn, call_sid, fast, fast.sqlite
+        self.key = secrets.token_hex(16)
+        self.saved = False  # a turn was written: its key tells whether the commit happened
         #: the transaction holds a promise (a cancellation): it reaches the disk before the caller hears of it
         self.durable = False
-        if not self.sqlite:  # PostgreSQL: a turn's log may trail a crash by a moment; a cancellation may not
-            conn.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
 
     def must_be_durable(self) -> None:
+        """PostgreSQL commits every turn synchronously (a turn a caller heard survives a crash of the server);
+        SQLite syncs its WAL for this commit (`Store._flush`)."""
         self.durable = True
-        if not self.sqlite:  # takes effect at this transaction's commit
-            self.conn.exec_driver_sql("SET LOCAL synchronous_commit TO ON")
 
     @contextmanager
     def savepoint(self) -> Iterator[None]:
@@ -280,7 +228,10 @@ class Transaction:
             "call_sid": self.call_sid, "seq": turn.seq, "at": at, "kind": turn.kind, "node": turn.node,
             "prompt": turn.prompt, "heard": turn.heard, "confidence": turn.confidence, "digits": turn.digits,
             "intent": turn.intent, "next_node": turn.next_node, "said": turn.said, "twiml": turn.twiml,
-            "turns": turn.turns, "outcome": turn.outcome})
+            "turns": turn.turns, "outcome": turn.outcome,
+            # the request's key on its first turn (what a lost commit is settled by); others need only be unique
+            "key": secrets.token_hex(16) if self.saved else self.key})
+        self.saved = True
         self.fast.run(self.conn, self.fast.save_call, {
             "b_sid": self.call_sid, "b_seq": turn.seq, "b_state": json.dumps(state, sort_keys=True),
             "b_node": str(state.get("node", "")), "b_said": turn.said, "b_turns": int(state.get("turn", 0)),
@@ -309,49 +260,146 @@ class Transaction:
             "args": json.dumps(args, sort_keys=True), "created_at": now()})
 
 
-class Store:
-    """A call store at a SQLAlchemy URL. `schema` (PostgreSQL) keeps the tables in a schema of their own."""
+class CommitUnknown(StoreError):
+    """A request's commit failed in a way that leaves its outcome unknown, and the store could not be asked
+    afterwards: whether the caller's turn was stored is not known (`key` finds out later)."""
 
-    def __init__(self, url: str, *, schema: str | None = None) -> None:
+    def __init__(self, message: str, key: str) -> None:
+        super().__init__(message)
+        self.key = key
+
+
+@dataclass(frozen=True)
+class Apology:
+    """An apology a caller heard because the app could not carry on (the store failed, or a bug): kept in
+    `ivr_apologies`, or spooled on disk while the store is down. `key` is the failed request's (see
+    `CommitUnknown`) or a new one."""
+
+    key: str
+    call_sid: str
+    seq: int | None
+    at: datetime
+    flow: str
+    said: str
+    reason: str
+    committed: bool = False
+
+
+#: how long a request waits for another one's lock on the store, and how long one statement may run, in seconds
+LOCK_TIMEOUT, STATEMENT_TIMEOUT, CONNECT_TIMEOUT = 5.0, 10.0, 5
+
+
+class Store:
+    """A call store at a SQLAlchemy URL. `schema` (PostgreSQL) keeps the tables in a schema of their own.
+
+    Nothing is read from the database until it is first used (`open`), so an app starts while its database is
+    down and answers with apologies until it returns. `read_only` opens an existing store for reading (the audit
+    commands), without creating or changing anything."""
+
+    def __init__(self, url: str, *, schema: str | None = None, read_only: bool = False,
+                 lock_timeout: float = LOCK_TIMEOUT, statement_timeout: float = STATEMENT_TIMEOUT) -> None:
         try:
             self.url = normalise_url(url)
             self.given = url  # messages show the URL as the person wrote it, not with the driver added
-            self.is_sqlite = make_url(self.url).get_backend_name() == "sqlite"
-            options: dict[str, Any] = {"pool_pre_ping": True} if not self.is_sqlite else {}
-            self.in_memory = self.is_sqlite and make_url(self.url).database in (None, "", ":memory:")
+            parsed = make_url(self.url)
+            self.is_sqlite = parsed.get_backend_name() == "sqlite"
+            self.in_memory = self.is_sqlite and parsed.database in (None, "", ":memory:")
+            options: dict[str, Any] = {}
             if self.in_memory:  # one database for every thread of this process (tests): one shared connection
                 options = {"poolclass": sa.pool.StaticPool, "connect_args": {"check_same_thread": False}}
+            elif self.is_sqlite and read_only:  # never create the file, nor write to it
+                options = {"creator": _read_only_sqlite(str(parsed.database))}
+            elif parsed.get_backend_name() == "postgresql":
+                # a request never waits unbounded: for the server, for another request's row lock, for a statement
+                options = {"pool_pre_ping": True, "connect_args": {
+                    "connect_timeout": CONNECT_TIMEOUT,
+                    "options": f"-c lock_timeout={int(lock_timeout * 1000)} "
+                               f"-c statement_timeout={int(statement_timeout * 1000)}"}}
+            elif not self.is_sqlite:
+                options = {"pool_pre_ping": True}
             engine = sa.create_engine(self.url, **options)
-        except (ArgumentError, ImportError) as exc:  # not a URL, or a database SQLAlchemy has no driver for
-            raise StoreError(f"{url!r} is not a database URL ivr can use: {exc}; e.g. sqlite:///ivr-calls.db or "
-                             "postgresql://host/db") from None
+        except (ArgumentError, ImportError, ValueError, TypeError) as exc:  # not a URL, or no driver for it
+            raise StoreError(f"{url!r} is not a database URL ivr can use: {_reason_text(exc)}; e.g. "
+                             "sqlite:///ivr-calls.db or postgresql://host/db") from None
         if self.is_sqlite:
-            sa.event.listen(engine, "connect", _sqlite_connect)
+            sa.event.listen(engine, "connect", _sqlite_pragmas(read_only, lock_timeout))
             sa.event.listen(engine, "begin", _sqlite_begin)
         if schema:
             engine = engine.execution_options(schema_translate_map={None: schema})
-        self.engine = engine
+        self.engine, self.schema, self.read_only, self.lock_timeout = engine, schema, read_only, lock_timeout
         self.fast = _Statements(engine.dialect, schema)
         self._serial = self._writers()
+        self._ready = False
+        self._opening = threading.Lock()
         self.durable_commits = 0  # commits made to survive a power cut (each one holds a cancellation)
+        #: commits whose reply was lost, by what asking the store afterwards found: committed, not committed, unknown
+        self.lost_commits: Counter[str] = Counter()
+
+    def open(self) -> None:
+        """Connect, and give an empty database its tables (at the newest revision) or check that an existing
+        store is at the revision this ivr serves (`SchemaMismatch` if not). Done once; until it succeeds, every
+        use of the store tries again, so a database that comes back is used again without a restart."""
+        if self._ready:
+            return
+        with self._opening:
+            if not self._ready:
+                self._open()
+                self._ready = True
+
+    def _open(self) -> None:
         for attempt in range(3):  # several workers starting at once race to create the tables: the loser retries
             try:
                 # IMMEDIATE on SQLite: a worker that loses the race waits for the winner instead of failing at once
-                with engine.connect().execution_options(ivr_immediate=True) as conn, conn.begin():
-                    if schema:
-                        conn.execute(sa.schema.CreateSchema(schema, if_not_exists=True))
-                    metadata.create_all(conn)
-                break
+                with self.engine.connect().execution_options(ivr_immediate=not self.read_only) as conn, \
+                        conn.begin():
+                    found = tables.revision(conn, self.schema)
+                    if found is None and not self.read_only:
+                        if self.schema:
+                            conn.execute(sa.schema.CreateSchema(self.schema, if_not_exists=True))
+                        tables.create(conn, self.schema)
+                    elif found is None:
+                        raise StoreError(f"{self.safe_url!r} holds no call store (no ivr tables)")
+                    elif problem := tables.mismatch(found, self.safe_url):
+                        raise problem
+                return
             except SQLAlchemyError as exc:
                 if attempt == 2 or not isinstance(exc, IntegrityError | OperationalError | ProgrammingError):
                     raise StoreError(f"cannot open the call store at {self.safe_url!r}: {_open_reason(exc)}") \
                         from exc
 
+    def revision(self) -> str | None:
+        """The schema revision of the store (None: an empty database; `schema.UNVERSIONED`: made before ivr
+        had migrations)."""
+        try:
+            with self.engine.connect() as conn:
+                return tables.revision(conn, self.schema)
+        except SQLAlchemyError as exc:
+            raise StoreError(f"cannot open the call store at {self.safe_url!r}: {_open_reason(exc)}") from exc
+
+    def upgrade(self) -> tuple[str | None, str]:
+        """Migrate the store to the schema this ivr serves, in one transaction (PostgreSQL and SQLite change
+        tables transactionally): (revision before, revision now). Nothing is lost; running it again does
+        nothing."""
+        if self.read_only:
+            raise StoreError(f"the call store at {self.safe_url!r} was opened read-only; it cannot be upgraded")
+        try:
+            with self.engine.connect().execution_options(ivr_immediate=True) as conn, conn.begin():
+                if self.schema:
+                    conn.execute(sa.schema.CreateSchema(self.schema, if_not_exists=True))
+                found = tables.revision(conn, self.schema)
+                if found is not None and not tables.known(found):  # made by a newer ivr: never downgrade it
+                    raise tables.mismatch(found, self.safe_url) or StoreError(found)
+                result = tables.upgrade(conn, self.schema)
+        except SQLAlchemyError as exc:
+            raise StoreError(f"cannot upgrade the call store at {self.safe_url!r}: {_reason(exc)}") from exc
+        self._ready = False  # the next use checks the revision again
+        return result
+
     def _flush(self) -> None:
         """Make the last commit survive a power cut, not only a crash of the app. SQLite runs WAL with
         synchronous=NORMAL, which writes each commit to the WAL but syncs it to disk only at checkpoints: cheap
         for the turn log, not enough for a cancellation, so its commit syncs the WAL here (what
-        synchronous=FULL would do) before the confirmation leaves. PostgreSQL commits it synchronously itself."""
+        synchronous=FULL would do) before the confirmation leaves. PostgreSQL commits every turn synchronously."""
         self.durable_commits += 1
         database = make_url(self.url).database
         if not self.is_sqlite or self.in_memory or not database:
@@ -363,17 +411,17 @@ class Store:
             os.close(fd)
 
     def _writers(self) -> AbstractContextManager[Any]:
-        """How webhook transactions take turns before they begin. PostgreSQL queues its row locks itself. SQLite
-        would make a waiting writer sleep in its busy handler (1, 2, 5 ... 100 ms), so behind several workers the
-        slowest turns wait far longer than the lock is held: writers queue on a file lock beside the database
-        instead, and the kernel wakes the next one as soon as it is free. An in-memory store has one connection,
-        so its transactions simply take turns."""
+        """How webhook transactions take turns before they begin. PostgreSQL queues its row locks itself (and
+        gives up after `lock_timeout`). SQLite would make a waiting writer sleep in its busy handler (1, 2, 5 ...
+        100 ms), so behind several workers the slowest turns wait far longer than the lock is held: writers queue
+        on a file lock beside the database instead, for at most `lock_timeout`. An in-memory store has one
+        connection, so its transactions simply take turns."""
         if self.in_memory:
-            return threading.Lock()
+            return _TimedLock(threading.Lock(), self.lock_timeout)
         database = make_url(self.url).database
         if not self.is_sqlite or not database or fcntl is None:
             return nullcontext()
-        return _FileLock(f"{database}.lock")
+        return _FileLock(f"{database}.lock", self.lock_timeout)
 
     @property
     def safe_url(self) -> str:
@@ -383,7 +431,10 @@ class Store:
     def locked(self, call_sid: str, work: Callable[[Transaction], T], *, attempts: int = 3) -> T:
         """Run `work` in one transaction holding the call's lock, and commit. A conflict with another
         worker (both creating the same call, a deadlock, SQLite busy) is retried from the start; any other
-        failure rolls everything back and raises `StoreError`."""
+        failure rolls everything back and raises `StoreError`. A commit whose outcome is lost (the connection
+        dropped) is settled by asking the store: the result stands if the turn is there, else `StoreError`;
+        `CommitUnknown` when the store cannot be asked."""
+        self.open()
         with self._serial:
             return self._locked(call_sid, work, attempts)
 
@@ -391,9 +442,20 @@ class Store:
         for attempt in range(attempts):
             try:
                 with self.engine.connect().execution_options(ivr_immediate=True) as conn:
-                    with conn.begin():
+                    transaction = conn.begin()
+                    try:
                         tx = Transaction(conn, call_sid, self.fast)
                         result = work(tx)
+                    except BaseException:
+                        with suppress(SQLAlchemyError):
+                            transaction.rollback()
+                        raise
+                    try:
+                        transaction.commit()
+                    except SQLAlchemyError as exc:
+                        if not tx.saved:
+                            raise
+                        self._settle_lost_commit(call_sid, tx.key, exc)
                     if tx.durable:
                         self._flush()
                     return result
@@ -404,13 +466,73 @@ class Store:
                 raise StoreError(f"call store write failed for call {call_sid}: {_reason(exc)}") from exc
         raise AssertionError("unreachable")  # pragma: no cover
 
+    def _settle_lost_commit(self, call_sid: str, key: str, exc: SQLAlchemyError) -> None:
+        """A commit failed: find out whether it happened (its turn's key is stored) on a fresh connection,
+        waiting for the call's lock so that a commit still in flight finishes first. Returns when it did."""
+        log.warning("call %s: the commit of request %s failed (%s); asking the store whether it happened",
+                    call_sid, key, _reason(exc))
+        try:
+            with self.engine.connect() as conn, conn.begin():
+                self.fast.run(conn, self.fast.call, {"b_sid": call_sid}).fetchone()
+                found = conn.execute(sa.select(turns.c.id).where(turns.c.key == key)).first() is not None
+        except SQLAlchemyError as again:
+            self.lost_commits["unknown"] += 1
+            log.error("ambiguous commit: call %s request %s: the store cannot be asked (%s)", call_sid, key,
+                      _reason(again))
+            raise CommitUnknown(f"call store write failed for call {call_sid}: the commit's outcome is unknown "
+                                f"({_reason(exc)})", key) from exc
+        self.lost_commits["committed" if found else "not committed"] += 1
+        log.warning("ambiguous commit: call %s request %s %s", call_sid, key,
+                    "had committed: answering with what was stored" if found else "had not committed")
+        if not found:
+            raise StoreError(f"call store write failed for call {call_sid}: {_reason(exc)}") from exc
+
     def update_status(self, call_sid: str, status: str, *, ended: bool) -> bool:
-        """Record Twilio's CallStatus for a call; False when the call is unknown."""
-        values: dict[str, Any] = {"status": _fit("status", status), "updated_at": now()}
-        if ended:
-            values["ended"] = True
-        with self._reading() as conn, conn.begin():
-            return bool(conn.execute(calls.update().where(calls.c.call_sid == call_sid).values(**values)).rowcount)
+        """Record Twilio's CallStatus for a call; False when the call is unknown. A status never moves a call
+        back (a late or replayed `ringing` after `completed` is ignored): queued, ringing, in-progress, then a
+        final status, which stays."""
+        status = _fit("status", status)
+
+        def work(tx: Transaction) -> bool:
+            call = tx.call()
+            if call is None:
+                return False
+            if _status_rank(status) <= _status_rank(call.status) and status != call.status or \
+                    _status_rank(call.status) == FINAL_RANK:
+                log.info("call %s: status %r after %r ignored (a call's status never goes back)", call_sid,
+                         status, call.status)
+                return True
+            values: dict[str, Any] = {"status": status, "updated_at": now()}
+            if ended:
+                values["ended"] = True
+            tx.conn.execute(calls.update().where(calls.c.call_sid == call_sid).values(**values))
+            return True
+
+        return self.locked(call_sid, work)
+
+    def record_apology(self, apology: Apology) -> None:
+        """Keep what a caller heard when the app could not carry on (once per key: a spool may be drained twice).
+        It is marked `committed` when the request's own turn was stored after all."""
+        self.open()
+        try:
+            with self.engine.connect() as conn, conn.begin():
+                if conn.execute(sa.select(apologies.c.id).where(apologies.c.key == apology.key)).first():
+                    return
+                committed = conn.execute(sa.select(turns.c.id).where(turns.c.key == apology.key)).first()
+                conn.execute(apologies.insert(), {
+                    "key": apology.key, "call_sid": apology.call_sid[:64], "seq": apology.seq, "at": apology.at,
+                    "flow": apology.flow, "said": apology.said, "reason": apology.reason,
+                    "committed": apology.committed or committed is not None})
+        except SQLAlchemyError as exc:
+            raise StoreError(f"call store at {self.safe_url!r} failed: {_reason(exc)}") from exc
+
+    def apologies(self, call_sid: str | None = None) -> list[Apology]:
+        query = sa.select(apologies).order_by(apologies.c.at, apologies.c.id)
+        if call_sid:
+            query = query.where(apologies.c.call_sid == call_sid)
+        with self._reading() as conn:
+            return [Apology(key=r.key, call_sid=r.call_sid, seq=r.seq, at=_aware(r.at), flow=r.flow, said=r.said,
+                            reason=r.reason, committed=bool(r.committed)) for r in conn.execute(query)]
 
     # -- reading back, for `ivr calls` and `ivr cancellations` -------------------------------------------
 
@@ -459,6 +581,7 @@ class Store:
 
     @contextmanager
     def _reading(self) -> Iterator[Connection]:
+        self.open()
         try:
             with self.engine.connect() as conn:
                 yield conn
@@ -469,18 +592,50 @@ class Store:
         self.engine.dispose()
 
 
-class _FileLock:
-    """One writer at a time across the processes (flock) and threads (a mutex) that share a SQLite file."""
+class _TimedLock:
+    """A thread lock that a request waits for at most `timeout` seconds (then `StoreError`: the caller hears the
+    apology instead of waiting behind a request that never ends)."""
 
-    def __init__(self, path: str) -> None:
-        self.path, self.mutex, self.fd, self.pid = path, threading.Lock(), -1, 0
+    def __init__(self, lock: threading.Lock, timeout: float) -> None:
+        self.lock, self.timeout = lock, timeout
 
     def __enter__(self) -> None:
-        self.mutex.acquire()
+        if not self.lock.acquire(timeout=self.timeout):
+            raise StoreError(f"the call store stayed busy for {self.timeout:g} s (another request holds it)")
+
+    def __exit__(self, *_: object) -> None:
+        self.lock.release()
+
+
+class _FileLock:
+    """One writer at a time across the processes (flock) and threads (a mutex) that share a SQLite file, each
+    waiting at most `timeout` seconds. The flock is polled (every 0.1 ms at first, then up to every 2 ms): a
+    blocking flock cannot time out, and a request must never wait unbounded behind one that hangs."""
+
+    def __init__(self, path: str, timeout: float) -> None:
+        self.path, self.mutex, self.fd, self.pid, self.timeout = path, threading.Lock(), -1, 0, timeout
+
+    def __enter__(self) -> None:
+        deadline = time.monotonic() + self.timeout
+        if not self.mutex.acquire(timeout=self.timeout):
+            raise StoreError(f"the call store stayed busy for {self.timeout:g} s (another request holds it)")
         try:
             if self.pid != os.getpid():  # opened per process: a forked worker must not share its parent's lock
                 self.fd, self.pid = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600), os.getpid()
-            fcntl.flock(self.fd, fcntl.LOCK_EX)
+            pause = 0.0001
+            while True:
+                try:
+                    fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    return
+                except BlockingIOError:
+                    if time.monotonic() >= deadline:
+                        raise StoreError(f"the call store stayed busy for {self.timeout:g} s (another worker "
+                                         "holds its lock)") from None
+                    time.sleep(pause)
+                    pause = min(pause * 2, 0.002)
+        except OSError as exc:
+            self.mutex.release()
+            raise StoreError(f"cannot lock the call store ({self.path}): {exc.strerror or exc}") from exc
         except BaseException:
             self.mutex.release()
             raise
@@ -500,6 +655,17 @@ class _Values:
             elif isinstance(column.type, sa.Boolean) and value is not None:
                 value = bool(value)
             setattr(self, column.name, value)
+
+
+#: Twilio's CallStatus values in the order a call goes through them; the final ones share the last rank
+_STATUS_ORDER = {"": 0, "queued": 1, "initiated": 1, "ringing": 2, "in-progress": 3, "answered": 3}
+FINAL_RANK = 4
+
+
+def _status_rank(status: str) -> int:
+    if status in ("completed", "busy", "failed", "no-answer", "canceled"):
+        return FINAL_RANK
+    return _STATUS_ORDER.get(status, 0)
 
 
 def _fit(column: str, value: str) -> str:
@@ -529,7 +695,12 @@ def _retryable(exc: IntegrityError | OperationalError) -> bool:
 
 
 def _reason(exc: SQLAlchemyError) -> str:
-    return str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+    return _reason_text(getattr(exc, "orig", None) or exc)
+
+
+def _reason_text(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
 
 
 def _open_reason(exc: SQLAlchemyError) -> str:
@@ -544,13 +715,36 @@ def _open_reason(exc: SQLAlchemyError) -> str:
     return text[:1].lower() + text[1:] if text[1:2].islower() else text
 
 
-def _sqlite_connect(dbapi_conn: Any, _record: Any) -> None:
-    # let SQLAlchemy's begin event issue BEGIN itself, so that writers can take the lock up front
-    dbapi_conn.isolation_level = None
-    cursor = dbapi_conn.cursor()
-    for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "busy_timeout=10000", "foreign_keys=ON"):
-        cursor.execute(f"PRAGMA {pragma}")
-    cursor.close()
+def _sqlite_pragmas(read_only: bool, lock_timeout: float) -> Callable[[Any, Any], None]:
+    def connected(dbapi_conn: Any, _record: Any) -> None:
+        # let SQLAlchemy's begin event issue BEGIN itself, so that writers can take the lock up front
+        dbapi_conn.isolation_level = None
+        cursor = dbapi_conn.cursor()
+        pragmas = [f"busy_timeout={int(lock_timeout * 1000)}", "foreign_keys=ON"]
+        if not read_only:  # WAL is a property of the file: a reader finds it as the app left it
+            pragmas[:0] = ["journal_mode=WAL", "synchronous=NORMAL"]
+        for pragma in pragmas:
+            cursor.execute(f"PRAGMA {pragma}")
+        cursor.close()
+
+    return connected
+
+
+def _read_only_sqlite(path: str) -> Callable[[], Any]:
+    """Connections to an existing SQLite file that never write to it: its directory may be read-only too (a
+    store copied off a server, a backup). A missing file is an error, not a new empty store."""
+    import sqlite3
+    from urllib.parse import quote
+
+    def connect() -> Any:
+        if not os.path.isfile(path):
+            raise sqlite3.OperationalError(f"no database file at {path}")
+        if os.access(os.path.dirname(os.path.abspath(path)) or ".", os.W_OK):
+            return sqlite3.connect(f"file:{quote(path)}?mode=ro", uri=True, check_same_thread=False)
+        # a read-only directory: SQLite cannot make the WAL's shared-memory file, so read the file as it is
+        return sqlite3.connect(f"file:{quote(path)}?immutable=1", uri=True, check_same_thread=False)
+
+    return connect
 
 
 def _sqlite_begin(conn: Connection) -> None:

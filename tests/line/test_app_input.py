@@ -20,8 +20,9 @@ from ivr.errors import UsageError
 from ivr.flow.engine import EffectResult
 from ivr.flow.loader import load_flow
 from ivr.line.app import create_app
+from ivr.line.schema import metadata
 from ivr.line.settings import Settings
-from ivr.line.store import Store, metadata
+from ivr.line.store import Store
 from ivr.line.webhook import EffectCall
 from tests.conftest import ACME, BASE, POSTGRES, ROOT, TOKEN, Call, Twilio, make_app, need_postgres, sign
 
@@ -53,9 +54,10 @@ FLOWS = {name: load_flow(ROOT / "flows" / f"{name}.yaml")[0] for name in ("acme"
 
 
 def refuse_cancellations(store: Store, schema: str | None) -> None:
-    """Make the database itself refuse the cancellations of calls whose CallSid starts with 'CArefuse' (a
+    """Make the database itself refuse the cancellations of calls whose CallSid starts with 'CAdeadbe' (a
     trigger), as a full disk or a revoked grant would; every other call is cancelled as usual."""
-    refused = "substr(NEW.call_sid, 1, 8) = 'CArefuse'"
+    store.open()
+    refused = "substr(NEW.call_sid, 1, 8) = 'CAdeadbe'"
     with store.engine.begin() as conn:
         if schema is None:
             conn.exec_driver_sql(f"CREATE TRIGGER refuse BEFORE INSERT ON ivr_cancellations WHEN {refused} "
@@ -90,7 +92,8 @@ def line(shared: Flask) -> Twilio:
 
 
 def new_sid(prefix: str = "CA") -> str:
-    return prefix + uuid.uuid4().hex
+    """A new CallSid in Twilio's format (CA and 32 hex digits), starting with `prefix`."""
+    return (prefix + uuid.uuid4().hex)[:34]
 
 
 @pytest.fixture(scope="module")
@@ -352,7 +355,13 @@ def test_a_request_out_of_turn_gets_an_apology_and_records_nothing(shared: Flask
 
 @pytest.mark.parametrize("path", ["/voice/acme", "/voice", "/voice/acme/gather?seq=1", "/voice/acme/dial?seq=1",
                                   "/voice/acme/status"])
-@pytest.mark.parametrize("sid", [None, "", "   ", "CA" + "a" * 63, "CA\x00abc", "CA\nabc"])
+@pytest.mark.parametrize("sid", [
+    None, "", "   ", "CA" + "a" * 63, "CA\x00abc", "CA\nabc", "CA" + "a" * 31, "CA" + "a" * 33, "CA" + "A" * 32,
+    "AC" + "a" * 32, " CA" + "a" * 32, "CA" + "g" * 32,
+    # a captured signed request replayed as a new call: the signature covers the parameters joined without
+    # separators, so the CallSid stretched over the next parameter's name and value signs the same
+    "CA" + "a" * 32 + "From+15550001111",
+])
 def test_a_request_without_a_usable_call_sid_is_a_bad_request(lite: Callable[..., Flask], path: str,
                                                                sid: str | None) -> None:
     app = lite()  # refused before the store is asked: one database is enough
@@ -373,7 +382,7 @@ SIP = "sip:" + "customer.name" * 5 + "@pbx.example-enterprise.sip.us1.twilio.com
 ])
 def test_an_incoming_call_needs_only_its_call_sid(shared: Flask, line: Twilio, form: dict[str, str], caller: str,
                                                   called: str) -> None:
-    sid = new_sid() + "a" * 30  # 64 characters: the longest CallSid accepted
+    sid = new_sid()
     call = Call(line, sid)
     call.take(line.post("/voice/acme", {"CallSid": sid, **form}))
     assert 'action="/voice/acme/gather?seq=1"' in call.xml
@@ -513,7 +522,7 @@ def test_a_status_callback_for_an_unknown_call_creates_nothing(shared: Flask, li
 def test_a_cancellation_that_cannot_be_written_is_never_confirmed(shared: Flask, line: Twilio,
                                                                   caplog: pytest.LogCaptureFixture,
                                                                   answer: dict[str, str]) -> None:
-    call = walk(line, *CONFIRM, sid=new_sid("CArefuse"))  # the database refuses this call's cancellation
+    call = walk(line, *CONFIRM, sid=new_sid("CAdeadbe"))  # the database refuses this call's cancellation
     call.answer(**answer)
     assert call.xml == BROKEN
     assert store_of(shared).cancellations(call_sid=call.sid) == []
@@ -525,32 +534,40 @@ def test_a_cancellation_that_cannot_be_written_is_never_confirmed(shared: Flask,
 
 def test_a_store_that_is_down_transfers_callers_and_fails_its_health_check(app: Flask, twilio: Twilio,
                                                                            caplog: pytest.LogCaptureFixture) -> None:
+    """The app stays up: /healthz says `degraded` (200: restarting it would not help), /readyz 503 (send calls
+    elsewhere), callers hear the apology and a transfer, and each apology waits in the spool for the store."""
     health = app.test_client().get("/healthz")
-    assert (health.status_code, health.json) == (200, {"ok": True, "flows": ["acme"], "store": "ok",
-                                                       "signatures": True})
+    assert (health.status_code, health.json) == (200, {"status": "ok", "ok": True, "flows": ["acme"], "store": "ok",
+                                                       "signatures": True, "spooled_apologies": 0})
+    assert app.test_client().get("/readyz").status_code == 200
     metadata.drop_all(store_of(app).engine)
     call = twilio.call()
     assert call.xml == BROKEN
     assert errors_about(caplog, call.sid)
     health = app.test_client().get("/healthz")
-    assert health.status_code == 503
+    assert health.status_code == 200
     assert health.json is not None
-    assert (health.json["ok"], health.json["flows"], health.json["signatures"]) == (False, ["acme"], True)
+    assert (health.json["status"], health.json["ok"], health.json["flows"], health.json["signatures"],
+            health.json["spooled_apologies"]) == ("degraded", False, ["acme"], True, 1)
     assert "ivr_calls" in health.json["store"]
+    assert app.test_client().get("/readyz").status_code == 503
 
 
 def test_an_unreachable_store_fails_the_health_check(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     file = tmp_path / "gone" / "calls.db"
     file.parent.mkdir()
-    app = make_app(f"sqlite:///{file}")
+    app = make_app(f"sqlite:///{file}", spool_dir=str(tmp_path / "spool"))
     shutil.rmtree(file.parent)  # SQLite cannot even create a new database file there
     store_of(app).engine.dispose()
-    health = app.test_client().get("/healthz")
-    assert (health.status_code, health.json) == (503, {"ok": False, "flows": ["acme"], "signatures": True, "store": (
-        f"call store at 'sqlite:///{file}' failed: unable to open database file")})
-    call = Twilio(app.test_client()).call(sid="CA1")
+    health = app.test_client().get("/readyz")
+    assert (health.status_code, health.json) == (503, {
+        "status": "degraded", "ok": False, "flows": ["acme"], "signatures": True, "spooled_apologies": 0,
+        "store": f"call store at 'sqlite:///{file}' failed: unable to open database file"})
+    sid = new_sid()
+    call = Twilio(app.test_client()).call(sid=sid)
     assert call.xml == BROKEN
-    assert errors_about(caplog, "CA1")
+    assert errors_about(caplog, sid)
+    assert app.test_client().get("/healthz").json["spooled_apologies"] == 1  # type: ignore[index]
     store_of(app).close()
 
 

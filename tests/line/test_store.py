@@ -99,7 +99,9 @@ def test_status_updates_known_calls_only(store: Store) -> None:
 
 
 def test_sqlite_runs_in_wal_mode(tmp_path: Path) -> None:
-    Store(f"sqlite:///{tmp_path / 'c.db'}").close()
+    store = Store(f"sqlite:///{tmp_path / 'c.db'}")
+    store.open()  # a store is opened at first use
+    store.close()
     with sqlite3.connect(tmp_path / "c.db") as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
 
@@ -127,8 +129,10 @@ def test_database_urls_as_hosting_providers_print_them_use_psycopg(url: str, exp
     ("calls.db", r"'calls.db' is not a database URL ivr can use: Could not parse"),
 ])
 def test_a_store_that_cannot_be_opened_says_where_and_why_without_the_password(url: str, message: str) -> None:
+    """A URL that is not one fails at once; a database that cannot be reached fails when the store is first used
+    (an app starts without its database, see test_app.py)."""
     with pytest.raises(StoreError, match=message):
-        Store(url)
+        Store(url).open()
 
 
 def test_only_a_commit_holding_a_cancellation_is_forced_to_disk(store: Store) -> None:

@@ -29,7 +29,6 @@ import pytest
 from flask import Flask
 from gunicorn.config import KNOWN_SETTINGS
 
-from ivr.errors import StoreError
 from ivr.flow import engine
 from ivr.line.app import create_app
 from ivr.line.settings import Settings
@@ -563,33 +562,83 @@ DOWN = [
 ]
 
 
+RETENTION_LOOP = ROOT / "tests" / "flows" / "retention-loop-2014.yaml"
+
+
+def gunicorn_env(**settings: str) -> dict[str, str]:
+    return {**os.environ, "IVR_FLOWS": "flows/acme.yaml", "TWILIO_AUTH_TOKEN": TOKEN, **settings}
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize(("url", "message"), DOWN, ids=["refused", "unknown-host"])
-def test_gunicorn_with_a_store_that_is_down_says_so_in_one_line(url: str, message: str) -> None:
-    environment = {**os.environ, "IVR_FLOWS": "flows/acme.yaml", "TWILIO_AUTH_TOKEN": TOKEN, "IVR_DATABASE_URL": url}
+def test_gunicorn_with_a_store_that_is_down_boots_and_apologises_until_it_is_back(url: str, message: str,
+                                                                                   tmp_path: Path) -> None:
+    """The line stays up: the worker boots, says in one line what is wrong, reports `degraded`, and callers hear
+    the apology and a transfer (the fault suite brings a real database back: tests/faults/)."""
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-m", "gunicorn", "-b", f"127.0.0.1:{port}", *NO_CONTROL_SOCKET,
+                               "ivr.line.app:create_app()"], cwd=ROOT, stderr=subprocess.PIPE, text=True,
+                              env=gunicorn_env(IVR_DATABASE_URL=url, IVR_SPOOL_DIR=str(tmp_path / "spool")))
+    try:
+        health = None
+        for _ in range(300):
+            with suppress(httpx.TransportError):
+                health = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=10).json()
+                break
+            time.sleep(0.1)
+        assert health is not None
+        assert (health["status"], health["store"]) == ("degraded", message)
+        form = {"CallSid": new_sid(), "From": "+15550001111"}
+        answer = httpx.post(f"http://127.0.0.1:{port}/voice/acme", data=form, timeout=30, headers={
+            "X-Twilio-Signature": sign(f"http://127.0.0.1:{port}/voice/acme", form)})
+        assert "Sorry, something went wrong on our side." in answer.text
+        assert "<Dial" in answer.text
+    finally:
+        server.terminate()
+        stderr = server.communicate(timeout=30)[1]
+    printed = [line for line in stderr.splitlines() if not line.startswith("[")]
+    assert printed[0] == f"ivr: {message}; answering calls with an apology and a transfer until it is back", stderr
+    assert "Traceback" not in stderr
+
+
+@pytest.mark.slow
+def test_gunicorn_refuses_to_serve_a_flow_the_checker_rejects_in_one_line() -> None:
     run = subprocess.run([sys.executable, "-m", "gunicorn", "-b", f"127.0.0.1:{free_port()}",
-                          *NO_CONTROL_SOCKET, "ivr.line.app:create_app()"], cwd=ROOT, env=environment,
-                         capture_output=True, text=True, timeout=60)
+                          *NO_CONTROL_SOCKET, "ivr.line.app:create_app()"], cwd=ROOT, capture_output=True,
+                         text=True, timeout=60, env=gunicorn_env(IVR_FLOWS=str(RETENTION_LOOP),
+                                                                 IVR_DATABASE_URL="sqlite://"))
     assert run.returncode == 3, run.stderr  # gunicorn's "worker failed to boot": the master stops
     # gunicorn's own lines start with a timestamp; what each worker printed is the rest
     printed = [line for line in run.stderr.splitlines() if not line.startswith("[")]
-    assert printed == [f"ivr: {message}"], run.stderr
+    assert len(printed) == 1, run.stderr
+    assert re.fullmatch(r"ivr: .*retention-loop-2014\.yaml:\d+: refusing to serve flow '[^']+': `ivr check` "
+                        r"rejects it: [a-z-]+: .*; fix the flow, or set IVR_SERVE_FAILING_FLOWS=1 to serve it anyway "
+                        r"during development", printed[0]), printed[0]
     assert "Reason: Worker failed to boot." in run.stderr
     assert "Traceback" not in run.stderr
 
 
 @pytest.mark.parametrize(("url", "message"), DOWN, ids=["refused", "unknown-host"])
-def test_create_app_says_why_the_store_cannot_be_opened(url: str, message: str) -> None:
-    with pytest.raises(StoreError, match=f"^{re.escape(message)}$"):
-        create_app([ACME], Settings(auth_token=TOKEN, database_url=url))
+def test_create_app_on_a_store_that_is_down_starts_degraded(url: str, message: str,
+                                                            caplog: pytest.LogCaptureFixture) -> None:
+    app = create_app([ACME], Settings(auth_token=TOKEN, database_url=url))
+    assert [r.getMessage() for r in caplog.records if r.levelname == "ERROR"] == [
+        f"ivr: {message}; answering calls with an apology and a transfer until it is back"]
+    health = app.test_client().get("/healthz")
+    assert (health.status_code, health.json["status"], health.json["store"]) == (  # type: ignore[index]
+        200, "degraded", message)
+    app.extensions["ivr"].store.close()
 
 
 def test_create_app_from_the_environment_logs_one_line_and_exits_as_a_failed_boot(
         monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
-    url, message = DOWN[0]
-    for name, value in {"IVR_FLOWS": str(ACME), "TWILIO_AUTH_TOKEN": TOKEN, "IVR_DATABASE_URL": url}.items():
+    for name, value in {"IVR_FLOWS": str(RETENTION_LOOP), "TWILIO_AUTH_TOKEN": TOKEN,
+                        "IVR_DATABASE_URL": "sqlite://"}.items():
         monkeypatch.setenv(name, value)
     with pytest.raises(SystemExit) as exited:
         create_app()
     assert exited.value.code == 3
-    assert [(r.levelname, r.getMessage()) for r in caplog.records] == [("CRITICAL", f"ivr: {message}")]
+    [(level, message)] = [(r.levelname, r.getMessage()) for r in caplog.records]
+    assert (level, "refusing to serve flow" in message) == ("CRITICAL", True)
+    monkeypatch.setenv("IVR_SERVE_FAILING_FLOWS", "1")  # development: served, loudly
+    create_app().extensions["ivr"].store.close()
