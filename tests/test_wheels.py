@@ -95,6 +95,9 @@ def test_the_wheel_holds_the_templates_and_needs_only_the_base_libraries(wheel: 
     assert templates <= names
     assert "ivr/py.typed" in names
     assert "ivr/speech/decision.json" in names  # the decision rule replay loads (ivr.speech.decide.load_model)
+    migrations = {str(p.relative_to(ROOT)) for p in (ROOT / "ivr" / "line" / "migrations").rglob("*")
+                  if p.is_file() and "__pycache__" not in p.parts}
+    assert migrations <= names  # `ivr db upgrade` runs them from the installed package
     assert any(n.endswith(".dist-info/licenses/LICENSE") or n.endswith(".dist-info/LICENSE") for n in names)
     assert not [n for n in names if n.startswith(("tests/", "flows/", "bench/", "docs/"))]
     [metadata] = [n for n in names if n.endswith(".dist-info/METADATA")]
