@@ -55,5 +55,6 @@ bench: setup
 	$(PY) bench/webhook_load.py
 	$(PY) bench/sim_throughput.py
 	$(PY) bench/audio_robustness.py
+	$(PY) bench/long_recording_memory.py
 	$(PY) bench/replay_speed.py
 	$(PY) bench/accuracy.py

@@ -315,22 +315,26 @@ def transcribe_cmd(files: tuple[str, ...], flow_file: str | None, node: str | No
     """Print what each audio file says (and, with --flow, the intent and digits the IVR would take)."""
     phrases: tuple[str, ...]
     needs("speech", "ivr transcribe")
-    from ivr.speech.audio import load_all
+    from ivr.speech.audio import load, load_all
     from ivr.speech.choose import get_transcriber
-    from ivr.speech.dtmf import RATE, tones
+    from ivr.speech.split import detect_dtmf
 
     flow, phrases = None, ()
     if flow_file:
         flow, node, phrases = _listening(flow_file, node)
     transcriber = get_transcriber(stt, language=flow.language if flow else None, vosk_model=vosk_model,
                                   cache=not no_cache, cache_dir=Path(cache_dir) / "transcripts" if cache_dir else None)
-    batch = load_all(files)
-    rows = []
-    for _name, audio in batch.done:
-        keys = "".join(t.key for t in tones(audio.resample(RATE).samples))
-        heard = transcriber.transcribe(audio, phrases=phrases, language=flow.language if flow else None)
-        rows.append({"file": audio.source, "text": heard.text, "confidence": heard.confidence,
-                     "intent": _intent(flow, node, heard.text, heard.confidence, keys), "digits": keys or None})
+
+    def heard(path: Path) -> dict[str, Any]:
+        """One file's row: a file at a time, so a batch holds one file's audio at most, and a bad one fails alone."""
+        audio = load(path)
+        keys = "".join(t.key for t in detect_dtmf(audio))
+        said = transcriber.transcribe(audio, phrases=phrases, language=flow.language if flow else None)
+        return {"file": audio.source, "text": said.text, "confidence": said.confidence,
+                "intent": _intent(flow, node, said.text, said.confidence, keys), "digits": keys or None}
+
+    batch = load_all(files, heard)
+    rows = [row for _name, row in batch.done]
     if fmt == "json":
         click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
     else:

@@ -7,10 +7,15 @@ as speech, or misses speech at 5 dB SNR. Speech starts at Otsu's split between t
 (at least a few dB over the floor, a low percentile), and goes on down to halfway there. A turn that is key
 tones becomes digits (see `ivr.speech.dtmf`) instead of speech. A recording may also be a directory of per-turn
 clips, one turn each.
+
+A recording is read a window at a time (`WINDOW` seconds, with `MARGIN` seconds of context either side; see
+`ivr.speech.audio.windows`): only each frame's energy and the turns' own audio are kept for the whole call, so a
+2-hour call splits in about 100 MB, where reading it whole peaked at 5.6 GB (bench/long_recording_memory.py).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +25,7 @@ import numpy.typing as npt
 
 from ivr.errors import AudioError
 from ivr.speech import dtmf
-from ivr.speech.audio import CALLER_CHANNEL, FORMATS, Audio, FloatArray, clips, load
+from ivr.speech.audio import CALLER_CHANNEL, FORMATS, Audio, FloatArray, Sound, clips, load, open_audio, windows
 from ivr.speech.dtmf import Tone
 
 
@@ -88,18 +93,35 @@ class Splitting:
 
 
 FRAME, HOP, BAND = 0.02, 0.01, (250.0, 3500.0)
+#: a long recording is read and split a window at a time: each window's own WINDOW seconds with MARGIN seconds of
+#: context either side (a key press is found whole in the window where it starts; one held longer is joined up)
+WINDOW, MARGIN = 20.0, 2.5
+
+
+def _band_power(samples: FloatArray, rate: int, first: int, frames: int) -> npt.NDArray[np.float64]:
+    """Speech-band power of `frames` 20 ms frames every 10 ms, the first starting at sample `first`."""
+    n, hop = round(FRAME * rate), round(HOP * rate)
+    x = samples[first:first + (frames - 1) * hop + n].astype(np.float64)
+    x = np.pad(x, (0, max(0, (frames - 1) * hop + n - len(x))))
+    windowed = np.lib.stride_tricks.sliding_window_view(x, n)[::hop] * np.hanning(n)
+    freqs = np.fft.rfftfreq(n, 1 / rate)
+    band = (freqs >= BAND[0]) & (freqs <= BAND[1])
+    return (np.abs(np.fft.rfft(windowed, axis=1)[:, band]) ** 2).sum(axis=1) / n  # type: ignore[no-any-return]
+
+
+def _frame_count(samples: int, rate: int) -> int:
+    n, hop = round(FRAME * rate), round(HOP * rate)
+    return max(0, samples - n) // hop + 1
+
+
+def _db(power: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """Smoothed over 50 ms, in dB."""
+    return 10 * np.log10(np.convolve(power, np.ones(5) / 5, mode="same") + 1e-12)
 
 
 def band_energy_db(samples: FloatArray, rate: int) -> npt.NDArray[np.float64]:
     """Energy (dB) in the speech band of 20 ms frames every 10 ms, smoothed over 50 ms."""
-    n, hop = round(FRAME * rate), round(HOP * rate)
-    x = np.pad(samples.astype(np.float64), (0, max(0, n - len(samples))))
-    frames = np.lib.stride_tricks.sliding_window_view(x, n)[::hop] * np.hanning(n)
-    freqs = np.fft.rfftfreq(n, 1 / rate)
-    band = (freqs >= BAND[0]) & (freqs <= BAND[1])
-    power = (np.abs(np.fft.rfft(frames, axis=1)[:, band]) ** 2).sum(axis=1) / n
-    power = np.convolve(power, np.ones(5) / 5, mode="same")
-    return 10 * np.log10(power + 1e-12)
+    return _db(_band_power(samples, rate, 0, _frame_count(len(samples), rate)))
 
 
 def otsu(db: npt.NDArray[np.float64]) -> float:
@@ -132,7 +154,11 @@ def _merge(spans: Iterable[tuple[float, float]], gap: float) -> list[tuple[float
 def speech_spans(samples: FloatArray, rate: int, how: Splitting = Splitting(),
                  ignore: Sequence[tuple[float, float]] = ()) -> list[tuple[float, float]]:
     """(start, end) seconds of the speech in mono `samples`, outside the `ignore` spans (key tones)."""
-    db = band_energy_db(samples, rate)
+    return _spans(band_energy_db(samples, rate), how, ignore)
+
+
+def _spans(db: npt.NDArray[np.float64], how: Splitting,
+           ignore: Sequence[tuple[float, float]]) -> list[tuple[float, float]]:
     keep = np.ones(len(db), bool)  # the frames that are neither key tones nor their spill
     for start, end in ignore:
         keep[max(0, int(start / HOP)):max(0, int(end / HOP) + 1)] = False
@@ -155,22 +181,45 @@ def speech_spans(samples: FloatArray, rate: int, how: Splitting = Splitting(),
     return [(s, e) for s, e in _merge(strong + weak, how.min_silence) if e - s >= how.min_speech]
 
 
-def detect_dtmf(audio: Audio) -> list[Tone]:
+def _scan(sound: Sound) -> tuple[list[Tone], npt.NDArray[np.float64]]:
+    """The key presses in `sound` and its speech-band energy (dB a frame), read at 8 kHz a window at a time, so
+    that memory grows with the window, not the recording: each window's own frames and the presses that start
+    in its own part (a press that runs on past its window's end is joined with its rest in the next)."""
+    rate, hop = dtmf.RATE, round(HOP * dtmf.RATE)
+    total = _frame_count(round(sound.frames * rate / sound.sample_rate), rate)
+    power: list[npt.NDArray[np.float64]] = []
+    keys: list[Tone] = []
+    for w in windows(sound.part, sound.frames, sound.sample_rate, rate, WINDOW, MARGIN, align=math.lcm(hop, dtmf.HOP)):
+        first, last = w.start // hop, min(-(-w.end // hop), total)
+        if last > first:
+            power.append(_band_power(w.samples, rate, first * hop - w.offset, last - first))
+        at = w.offset / rate
+        for tone in (Tone(t.key, t.start + at, t.end + at) for t in dtmf.tones(w.samples)):
+            if tone.start * rate >= w.start:
+                if tone.start * rate < w.end:
+                    keys.append(tone)
+            elif keys and keys[-1].key == tone.key and tone.start <= keys[-1].end and tone.end > keys[-1].end:
+                keys[-1] = Tone(tone.key, keys[-1].start, tone.end)  # the rest of a press held past a window
+    return keys, _db(np.concatenate(power) if power else np.zeros(0))
+
+
+def detect_dtmf(audio: Sound) -> list[Tone]:
     """The key presses in `audio` (Goertzel at 8 kHz; see `ivr.speech.dtmf`), each once, in order."""
-    return dtmf.tones(audio.resample(dtmf.RATE).samples)
+    return _scan(audio)[0]
 
 
-def split(audio: Audio, how: Splitting = Splitting()) -> list[Utterance]:
-    """The caller's utterances in `audio`, in order: speech, or key presses (a run of tones less than
-    `how.key_gap` apart), each with `how.padding` seconds of audio around it."""
-    narrow = audio.resample(dtmf.RATE)  # the phone band is all a caller's side needs, and DTMF is found at 8 kHz
-    keys = dtmf.tones(narrow.samples)
+def split(audio: Sound, how: Splitting = Splitting()) -> list[Utterance]:
+    """The caller's utterances in `audio` (an `Audio`, or an `AudioFile` read a window at a time), in order:
+    speech, or key presses (a run of tones less than `how.key_gap` apart), each with `how.padding` seconds of
+    audio around it."""
+    keys, db = _scan(audio)  # the phone band is all a caller's side needs, and DTMF is found at 8 kHz
     margin = 0.06  # a tone's smoothed energy spills this far beyond it
-    spans = speech_spans(narrow.samples, narrow.sample_rate, how, [(t.start - margin, t.end + margin) for t in keys])
+    spans = _spans(db, how, [(t.start - margin, t.end + margin) for t in keys]) if len(db) else []
     found: list[tuple[float, float, str | None]] = [(s, e, None) for s, e in spans]
     for start, end in _merge(((t.start, t.end) for t in keys), how.key_gap):
         found.append((start, end, "".join(t.key for t in keys if start <= t.start and t.end <= end)))
-    return [Utterance(s, e, audio.cut(max(0.0, s - how.padding), min(audio.duration, e + how.padding)), digits)
+    duration = audio.frames / audio.sample_rate
+    return [Utterance(s, e, audio.cut(max(0.0, s - how.padding), min(duration, e + how.padding)), digits)
             for s, e, digits in sorted(found, key=lambda f: f[0])]
 
 
@@ -194,9 +243,7 @@ def recording(path: str | Path, channel: int | None = CALLER_CHANNEL, how: Split
         found = clips(path)
         if not found:
             raise AudioError(f"{path}: no audio clips ({', '.join(FORMATS)}) in this directory")
-        return [clip_utterance(_pick(load(clip), channel), how) for clip in found]
-    return split(_pick(load(path), channel), how)
-
-
-def _pick(audio: Audio, channel: int | None) -> Audio:
-    return audio if channel is None else audio.channel(channel)
+        return [clip_utterance(load(clip) if channel is None else load(clip).channel(channel), how)
+                for clip in found]
+    with open_audio(path) as file:  # read a window at a time: memory does not grow with the call
+        return split(file if channel is None else file.channel(channel), how)

@@ -589,6 +589,14 @@ def _share_of_cores() -> int:
     return max(1, (os.cpu_count() or 1) // get_worker().state.nthreads)
 
 
+def _alone(bench: _Bench, job: Job) -> Verdict:
+    """A call replayed in this process; one that raises fails alone, named, and the batch goes on (as on Dask)."""
+    try:
+        return bench.replay(job)
+    except Exception as exc:  # a bug met on one recording (MemoryError included): not the batch's end
+        return _failed(job, f"replaying it raised {type(exc).__name__}: {exc}")
+
+
 def _failed(job: Job, error: str) -> Verdict:
     return Verdict(str(job.source), reasons=["it could not be replayed"], errors=[error], notes=list(job.notes))
 
@@ -629,7 +637,7 @@ def replay_all(jobs: Sequence[Job], setup: Setup, *, workers: int = 1, scheduler
         verdicts = []
         try:
             for job in jobs:
-                verdicts.append(bench.replay(job))
+                verdicts.append(_alone(bench, job))
                 if done is not None:
                     done(len(verdicts), verdicts[-1])
         finally:

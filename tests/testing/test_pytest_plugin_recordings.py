@@ -230,7 +230,7 @@ def test_an_unreadable_recording_fails_alone(project: pytest.Pytester, recording
         "*_ recorded call corrupt.wav _*",
         f"{calls}/corrupt.expect.yaml: the recording could not be read",
         f"FAIL {calls}/corrupt.wav: outcome None, 0 turn(s) — the recording could not be read",
-        f"     error: {calls}/corrupt.wav: not a valid WAV file (format chunk of 6 bytes)",
+        f"     error: {calls}/corrupt.wav: not a valid WAV file (format chunk of 6 bytes; it needs at least 16)",
         "*_ recorded call empty _*",
         f"{calls}/empty.expect.yaml: the recording could not be read",
         f"FAIL {calls}/empty: outcome None, 0 turn(s) — the recording could not be read",
