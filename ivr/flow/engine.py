@@ -9,6 +9,12 @@ Caller input never raises — whatever is not understood follows the node's no-m
 turns. `CallState.turn` counts completed turns; the checker, simulator and replays count the same way.
 
 Routing is one table lookup, `decide(...)`: the checker calls the very same function to explore every state.
+
+**Bounds.** A request does bounded work whatever the flow: at most `MAX_HOPS` automatic nodes per step and
+`MAX_EFFECTS` effects per `settle` (a loop that never waits for the caller), and no variable past `MAX_VALUE`
+characters nor all of a call's variables past `MAX_VARIABLES` (a template that grows each time round a loop,
+such as `{a}{a}`). Past any of them the call ends in `ERROR_OUTCOME` with `APOLOGY`, as a failed effect with no
+`on_error` does; `ivr check` reports such flows (`zero-turn-loop`, `effect-loop`, `template-growth`).
 """
 
 from __future__ import annotations
@@ -23,8 +29,11 @@ from ivr.flow import model as f
 from ivr.flow.caller import Heard
 from ivr.flow.intents import Meaning, interpret
 
-#: the outcome of a call the flow itself broke (an effect failed with no `on_error`, a loop that takes no turn)
+#: the outcome of a call the flow itself broke (an effect failed with no `on_error`, a loop that takes no turn or
+#: runs effects without end, a value too long: see **Bounds**)
 ERROR_OUTCOME = "error"
+#: what the caller hears, last, when the call ends in ERROR_OUTCOME
+APOLOGY = "Sorry, something went wrong. Goodbye."
 #: the built-in effect that records a cancellation; its result is the confirmation number read to the caller
 RECORD_CANCELLATION = "record_cancellation"
 #: confirmation numbers have this many digits and never start with 0, wherever they are made (the app's store
@@ -33,6 +42,14 @@ RECORD_CANCELLATION = "record_cancellation"
 CONFIRMATION_DIGITS = 8
 #: automatic nodes (say, set, branch) followed in one step before the engine gives up on a zero-turn loop
 MAX_HOPS = 1000
+#: effects `settle` executes for one request before it gives up on a loop of actions that never waits for the
+#: caller (the web app settles each request once, so this bounds the effects of one webhook request)
+MAX_EFFECTS = 100
+#: the most characters one variable may hold: a filled `set` value, an effect's filled argument or its result,
+#: a value the call starts with
+MAX_VALUE = 4096
+#: the most characters all of a call's variables may hold together (64 KiB)
+MAX_VARIABLES = 64 * 1024
 _FORMATTER = string.Formatter()
 
 
@@ -141,6 +158,35 @@ def fill(text: str, variables: Mapping[str, str]) -> str:
     return "".join(out)
 
 
+def fill_within(text: str, variables: Mapping[str, str], limit: int) -> str | None:
+    """`fill(text, variables)` when it has at most `limit` characters, else None — known before the result is
+    built, so a template that would grow a value past its bound never allocates it."""
+    size = 0
+    for literal, name, spec, _ in _FORMATTER.parse(text):
+        size += len(literal)
+        if name is not None:
+            value = variables.get(name, "")
+            size += max(2 * len(value) - 1, 0) if spec == "digits" else len(value)
+        if size > limit:
+            return None
+    return fill(text, variables)
+
+
+def fits(variables: Mapping[str, str]) -> bool:
+    """Whether a call's variables are within the bounds: each at most MAX_VALUE characters, all together at
+    most MAX_VARIABLES."""
+    sizes = [len(v) for v in variables.values()]
+    return max(sizes, default=0) <= MAX_VALUE and sum(sizes) <= MAX_VARIABLES
+
+
+def _broken(state: CallState, node_id: str, prompts: list[Prompt], meaning: Meaning | None,
+            path: list[str]) -> Step:
+    """The step that ends a call the flow broke: what was said so far, then the apology (see **Bounds**). Its
+    state keeps the variables the step began with."""
+    ended = replace(state, node=node_id, waiting="ended", outcome=ERROR_OUTCOME)
+    return Step(ended, (*prompts, Prompt("say", APOLOGY)), meaning=meaning, path=tuple(path))
+
+
 def _prompts(parts: tuple[f.PromptPart, ...], variables: Mapping[str, str]) -> tuple[Prompt, ...]:
     return tuple(Prompt("say", fill(p.say, variables)) if p.say is not None else Prompt("play", p.play or "")
                  for p in parts)
@@ -230,7 +276,10 @@ def _run(flow: f.Flow, node_id: str, variables: dict[str, str], state: CallState
             return Step(replace(base, waiting="input"), tuple(prompts), gather_for(flow, node_id),
                         meaning=meaning, path=tuple(path))
         if isinstance(node, f.ActionNode):
-            args = tuple((k, fill(v, variables)) for k, v in node.args.items())
+            filled = {k: fill_within(v, variables, MAX_VALUE) for k, v in node.args.items()}
+            args = tuple((k, v) for k, v in filled.items() if v is not None)
+            if len(args) < len(filled):  # an argument past MAX_VALUE: the effect is not asked for
+                return _broken(state, node_id, prompts, meaning, path)
             return Step(replace(base, waiting="effect"), tuple(prompts), effect=Effect(node.effect, args, node_id),
                         meaning=meaning, path=tuple(path))
         if isinstance(node, f.EndNode | f.TransferNode):
@@ -238,53 +287,71 @@ def _run(flow: f.Flow, node_id: str, variables: dict[str, str], state: CallState
             return Step(replace(base, waiting="ended", outcome=node.outcome), tuple(prompts), transfer=transfer,
                         meaning=meaning, path=tuple(path))
         if isinstance(node, f.SetNode):
-            for name, value in node.values.items():  # in order: a later value may use an earlier one
-                variables[name] = fill(value, variables)
+            for name, template in node.values.items():  # in order: a later value may use an earlier one
+                value = fill_within(template, variables, MAX_VALUE)
+                if value is None or not fits({**variables, name: value}):
+                    return _broken(state, node_id, prompts, meaning, path)
+                variables[name] = value
             node_id = node.next
         elif isinstance(node, f.BranchNode):
             node_id = node.cases.get(variables.get(node.var, ""), node.default)
         else:
             assert isinstance(node, f.SayNode)
             node_id = node.next
-    prompts.append(Prompt("say", "Sorry, something went wrong. Goodbye."))
-    ended = replace(state, node=node_id, waiting="ended", outcome=ERROR_OUTCOME)
-    return Step(ended, tuple(prompts), meaning=meaning, path=tuple(path))
+    return _broken(state, node_id, prompts, meaning, path)
 
 
 def start(flow: f.Flow, caller: str = "", called: str = "", variables: Mapping[str, str] | None = None) -> Step:
-    """Begin a call: the flow's variables, the caller's and called numbers, then the start node."""
+    """Begin a call: the flow's variables, the caller's and called numbers, then the start node. Values past
+    the bounds (`fits`) end the call at once, in ERROR_OUTCOME."""
     values = dict(flow.variables) | {"caller": caller, "called": called} | dict(variables or {})
+    if not fits(values):
+        return _broken(CallState(node=flow.start), flow.start, [], None, [])
     return _run(flow, flow.start, values, CallState(node=flow.start), (), None)
 
 
 def settle(flow: f.Flow, step: Step, execute: Callable[[Effect], EffectResult]) -> Step:
     """Execute a step's effects (through `execute`, the application's side) until the call waits for the caller
-    or ends; the prompts said along the way are kept, in order."""
-    while step.effect is not None:
+    or ends; the prompts said along the way are kept, in order. After MAX_EFFECTS effects a call still asking
+    for one is in a loop that never waits for the caller: it ends in ERROR_OUTCOME, with the apology, and the
+    effect is not executed."""
+    for _ in range(MAX_EFFECTS):
+        if step.effect is None:
+            return step
         prompts = step.prompts
         step = advance(flow, step.state, execute(step.effect))
         step = replace(step, prompts=prompts + step.prompts)
-    return step
+    if step.effect is None:
+        return step
+    ended = replace(step.state, waiting="ended", outcome=ERROR_OUTCOME)
+    return replace(step, state=ended, prompts=(*step.prompts, Prompt("say", APOLOGY)), effect=None)
+
+
+def _resulted(flow: f.Flow, state: CallState, result: EffectResult) -> Step:
+    """The pending effect's result: its `next` (the value in its `result` variable), or its `on_error`."""
+    if state.waiting != "effect":
+        raise EngineError(f"an effect result arrived while node {state.node!r} waits for caller input")
+    action = flow.nodes[state.node]
+    assert isinstance(action, f.ActionNode)
+    variables = state.vars
+    if result.ok:
+        if action.result is not None:
+            if not fits({**variables, action.result: result.value}):  # a result past the bounds
+                return _broken(state, state.node, [], None, [])
+            variables[action.result] = result.value
+        return _run(flow, action.next, variables, state, (), None)
+    if action.on_error is not None:
+        return _run(flow, action.on_error, variables, state, (), None)
+    return Step(replace(state, waiting="ended", outcome=ERROR_OUTCOME), (Prompt("say", APOLOGY),))
 
 
 def advance(flow: f.Flow, state: CallState, heard: Heard | EffectResult) -> Step:
     """One move of the call: the caller's answer to the waiting prompt, or the result of the pending effect."""
     if state.waiting == "ended":
         raise EngineError(f"call already ended with outcome {state.outcome!r}; no further input is accepted")
-    variables = state.vars
     if isinstance(heard, EffectResult):
-        if state.waiting != "effect":
-            raise EngineError(f"an effect result arrived while node {state.node!r} waits for caller input")
-        action = flow.nodes[state.node]
-        assert isinstance(action, f.ActionNode)
-        if heard.ok:
-            if action.result is not None:
-                variables[action.result] = heard.value
-            return _run(flow, action.next, variables, state, (), None)
-        if action.on_error is not None:
-            return _run(flow, action.on_error, variables, state, (), None)
-        apology = (Prompt("say", "Sorry, something went wrong. Goodbye."),)
-        return Step(replace(state, waiting="ended", outcome=ERROR_OUTCOME), apology)
+        return _resulted(flow, state, heard)
+    variables = state.vars
     if state.waiting != "input":
         raise EngineError(f"caller input arrived while node {state.node!r} waits for its effect's result")
     meaning = interpret(flow, state.node, heard)

@@ -138,20 +138,47 @@ class _Proof:
         self.inputs: dict[str, dict[Meaning, str]] = {}
         self.fixed: dict[str, list[tuple[str, Meaning, Move]]] = {}  # moves the same from every count
         self.varying: dict[str, list[tuple[Meaning, str]]] = {}  # answers whose moves depend on the counts
+        self.climbs: dict[str, tuple[bool, bool]] = {}  # whether the canceller climbs each ladder at a node
         self.findings: list[Finding] = []
+
+    def _inputs(self, node_id: str) -> None:
+        """Sort the canceller's answers at `node_id` into those whose moves are the same from every count and
+        those through a ladder (`engine.decide` says which: `counted`), and note which ladders they climb."""
+        if node_id in self.inputs:
+            return
+        self.inputs[node_id] = canceller_inputs(self.flow, node_id)
+        self.fixed[node_id], self.varying[node_id] = [], []
+        climbs = [False, False]
+        for meaning, text in self.inputs[node_id].items():
+            decision, moves = self.ex.step(self.ex.proof, (node_id, 0, 0), meaning)
+            if decision.target is None or decision.counted:
+                self.varying[node_id].append((meaning, text))
+                if decision.counted:
+                    climbs[meaning.kind != "no_input"] = True
+            else:
+                self.fixed[node_id].extend((text, meaning, move) for move in moves)
+        self.climbs[node_id] = (climbs[0], climbs[1])
+
+    def canon(self, state: State) -> State:
+        """The state whose result `state` shares: a count no answer of the canceller climbs at its node is
+        set to 0, since the canceller's moves from any value of it are the same. (The canceller's answers
+        climb at most one of the two ladders: silence only where it has nothing else to say.)"""
+        node_id, ni, nm = state
+        self._inputs(node_id)
+        climbs_ni, climbs_nm = self.climbs[node_id]
+        return node_id, ni if climbs_ni else 0, nm if climbs_nm else 0
+
+    def solved(self, state: State) -> State:
+        """`canon(state)`, solved: the key of `state`'s result in `turns`, `saves` and `worst`."""
+        key = self.canon(state)
+        if key not in self.turns:
+            self.solve(key)
+        return key
 
     def moves(self, state: State) -> list[tuple[str, Meaning, Move]]:
         """The canceller's moves from `state`; those not through a ladder are the same for every count."""
         node_id = state[0]
-        if node_id not in self.inputs:
-            self.inputs[node_id] = canceller_inputs(self.flow, node_id)
-            self.fixed[node_id], self.varying[node_id] = [], []
-            for meaning, text in self.inputs[node_id].items():
-                decision, moves = self.ex.step(self.ex.proof, state, meaning)
-                if decision.target is None or decision.counted:
-                    self.varying[node_id].append((meaning, text))
-                else:
-                    self.fixed[node_id].extend((text, meaning, move) for move in moves)
+        self._inputs(node_id)
         varying = [(text, meaning, move) for meaning, text in self.varying[node_id]
                    for move in self.ex.step(self.ex.proof, state, meaning)[1]]
         return self.fixed[node_id] + varying if varying else self.fixed[node_id]
@@ -163,8 +190,9 @@ class _Proof:
         return self.turns[move.to], self.saves[move.to]
 
     def solve(self, root: State) -> None:
-        """Longest canceller path from `root` (and everything below it), iteratively."""
-        stack: list[tuple[State, list[tuple[str, Meaning, Move]] | None]] = [(root, None)]
+        """Longest canceller path from `root` (and everything below it), iteratively. Results are kept for
+        canonical states (`canon`): the moves from one lead only to others."""
+        stack: list[tuple[State, list[tuple[str, Meaning, Move]] | None]] = [(self.canon(root), None)]
         open_: set[State] = set()
         while stack:
             state, pending = stack.pop()
@@ -172,12 +200,6 @@ class _Proof:
                 if state in self.turns:
                     continue
                 pending = self.moves(state)
-                base = (state[0], 0, 0)
-                if not self.varying[state[0]] and base in self.turns:
-                    # every answer here leads where it leads from the node's first state: same result
-                    self.turns[state], self.saves[state] = self.turns[base], self.saves[base]
-                    self.worst[state] = self.worst[base]
-                    continue
                 open_.add(state)
                 stack.append((state, pending))
                 stack.extend((m.to, None) for _, _, m in pending
@@ -208,7 +230,7 @@ class _Proof:
                                 effect_failed=failed))
             failed = next_failed
         seen: dict[State, int] = {}  # state -> the turn it was at
-        at_state: State | str = state
+        at_state: State | str = self.solved(state)
         while not isinstance(at_state, str) and at_state not in seen:
             seen[at_state] = len(events) + 1
             answer, meaning, move = self.worst[at_state]
@@ -226,10 +248,10 @@ class _Proof:
 
 
 def prove(explorer: Explorer, states: list[State], within: int, lines: dict[str, int]) -> ProofResult:
-    """Prove the guarantee from every state in `states` (reachable, in breadth-first order)."""
+    """Prove the guarantee from every state in `states` (reachable, in breadth-first order: `Explorer.explore`,
+    whose states stand for all its `state_count`)."""
     proof = _Proof(explorer)
-    for state in states:
-        proof.solve(state)
+    turns = {state: proof.turns[proof.solved(state)] for state in states}
     goal, intent = proof.flow.guarantee.outcome, proof.flow.guarantee.intent
     result = ProofResult(worst=None, findings=collect_loops(explorer, states, lines))
     for node_id, inputs in proof.inputs.items():
@@ -240,8 +262,8 @@ def prove(explorer: Explorer, states: list[State], within: int, lines: dict[str,
                     f"{node_id}: the cancel request {text!r} is heard as {meaning} here, not as {intent!r}",
                     node_id, lines.get(node_id)))
     for state in states:
-        offers = int(proof.flow.nodes[state[0]].retention) + proof.saves[state]
-        if proof.turns[state] != UNBOUNDED and offers > 1:
+        offers = int(proof.flow.nodes[state[0]].retention) + proof.saves[proof.solved(state)]
+        if turns[state] != UNBOUNDED and offers > 1:
             path = " -> ".join(e.node for e in proof.path(state))
             result.findings.append(Finding(
                 "error", "multiple-save-offers",
@@ -251,13 +273,13 @@ def prove(explorer: Explorer, states: list[State], within: int, lines: dict[str,
     if not states:
         result.summary = "no input node is reachable: no caller can ask to cancel"
         return result
-    failing = [s for s in states if proof.turns[s] == UNBOUNDED]
-    target = failing[0] if failing else max(states, key=lambda s: proof.turns[s])
-    worst = None if failing else proof.turns[target]
+    failing = [s for s in states if turns[s] == UNBOUNDED]
+    target = failing[0] if failing else max(states, key=turns.__getitem__)
+    worst = None if failing else turns[target]
     result.worst = worst
     if worst is not None and worst <= within:
         result.summary = (f"a caller who keeps asking to {intent} reaches {goal!r} within {worst} turn(s) from "
-                          f"every one of {len(states)} reachable states (limit {within})")
+                          f"every one of {explorer.state_count} reachable states (limit {within})")
         return result
     result.counterexample = tuple(proof.path(target))
     ending = result.counterexample[-1]

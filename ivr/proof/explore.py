@@ -3,8 +3,16 @@
 A state is an input node with its no-input and no-match counts, each capped at its ladder's length (past the
 end, the last rung repeats, so larger counts behave the same). Automatic nodes (say, set, branch, action) take
 no turn; `Graph.exits` collapses each chain of them into the input nodes and endings it can lead to, going
-every way at a branch. Input nodes are stepped with `engine.decide` on what each answer means there — the
-engine's own routing table, never a second copy of it.
+every way at a branch. A chain that only leads back into itself (a loop of automatic nodes: linted as
+`zero-turn-loop` or `effect-loop`) ends where the engine ends it, in `engine.ERROR_OUTCOME`. Input nodes are
+stepped with `engine.decide` on what each answer means there — the engine's own routing table, never a second
+copy of it.
+
+Silence climbs only the no-input count and a mismatch only the no-match count, and where either leaves the node
+depends on its own count alone. So the counts a node can reach are every pair of a no-input count and a
+no-match count each reachable alone, and `explore` lists only the pairs with one count at 0 (the *axes*): any
+other pair leads where the pairs of its axes do. Listing every pair made a node of two 1,500-rung ladders 2.25
+million states; `Explorer.state_count` still counts them all.
 """
 
 from __future__ import annotations
@@ -16,7 +24,7 @@ from typing import Any, cast
 
 from ivr.flow import model as f
 from ivr.flow.caller import SILENCE_TEXT, Digits, Speech
-from ivr.flow.engine import Decision, decide
+from ivr.flow.engine import ERROR_OUTCOME, Decision, decide
 from ivr.flow.intents import Meaning, interpret, luhn_ok, matcher
 
 State = tuple[str, int, int]  # input node, no-input count, no-match count (each capped at its ladder's length)
@@ -69,13 +77,14 @@ class Graph:
             on_stack.discard(node_id)
             node = self.flow.nodes[node_id]
             own = int(node.retention)
-            if not succ:
+            if not succ or all(s in on_stack or s == node_id for s in succ):
+                # an ending or input node; or a node all of whose ways lead back into a loop (see the docstring)
                 self.memo[node_id] = {node_id: Exit(node_id, own, None)}
                 continue
             merged: dict[str, Exit] = {}
             error = node.on_error if isinstance(node, f.ActionNode) and node.on_error != node.next else None
             for s in succ:
-                for target, ex in self.memo.get(s, {}).items():  # missing: a zero-turn loop (linted)
+                for target, ex in self.memo.get(s, {}).items():  # missing: back into a loop (linted)
                     failed = (node_id, *ex.failed) if s == error else ex.failed
                     old = merged.get(target)
                     # prefer more retention offers (the worst case), then a way where fewer effects fail
@@ -125,6 +134,7 @@ SILENCE, JUNK = SILENCE_TEXT, "(something it does not understand)"  # the answer
 LADDER_MEANINGS = (Meaning("no_input"), Meaning("no_match"))
 LADDER_ANSWERS = {LADDER_MEANINGS[0]: SILENCE, LADDER_MEANINGS[1]: JUNK}
 Leaf = tuple[Counts, Meaning, list[Move]]
+Stay = tuple[Counts, Counts, Meaning]  # counts reached, the counts it came from, the answer's meaning
 Link = tuple[State, str, Meaning, tuple[str, ...]]
 
 
@@ -175,7 +185,9 @@ class Explorer:
         self._caps: dict[str, tuple[int, int]] = {}
         self._ladders: dict[str, tuple[int, int]] = {}
         self._targets: dict[tuple[bool, str], list[Move]] = {}
-        self._ladder_states: dict[tuple[int, int], tuple[list[tuple[Counts, Counts, Meaning]], list[Leaf]]] = {}
+        self._ladder_states: dict[tuple[int, int], tuple[list[Stay], list[Leaf], int]] = {}
+        #: every reachable state, all pairs of counts included (`explore` lists only those on the axes)
+        self.state_count = 0
 
     def step(self, graph: Graph, state: State, meaning: Meaning) -> tuple[Decision, list[Move]]:
         """Where one meaning takes `state`: the decision, and each next state or ending it can lead to.
@@ -225,10 +237,11 @@ class Explorer:
         return found
 
     def exit_state(self, ex: Exit) -> State | str:
+        """The state an exit enters, or for an ending its outcome (a loop of automatic nodes: the error)."""
         node = self.flow.nodes[ex.node]
         if isinstance(node, f.EndNode | f.TransferNode):
             return node.outcome
-        return (ex.node, 0, 0)
+        return (ex.node, 0, 0) if isinstance(node, f.GatherNode) else ERROR_OUTCOME
 
     def gather(self, node_id: str) -> f.GatherNode:
         node = self.flow.nodes[node_id]
@@ -240,7 +253,9 @@ class Explorer:
 
         A call always enters an input node with both counts at 0; which counts it can then reach, and where
         silence or a mismatch sends it from each, depends only on the node's ladders (`ladder_states`). Every
-        other answer leads to the same places whatever the counts, so it is tried once per node."""
+        other answer leads to the same places whatever the counts, so it is tried once per node. The states
+        listed are those on the axes (see the module docstring), in the order a breadth-first search of every
+        pair of counts meets them; `state_count` counts every pair."""
         order: list[State] = []
         queue: deque[State] = deque()
         for ex in self.any.exits(self.flow.start).values():
@@ -253,7 +268,8 @@ class Explorer:
             entry = queue.popleft()
             node_id = entry[0]
             order.append(entry)
-            stays, leaves = self.ladder_states(node_id)
+            stays, leaves, pairs = self.ladder_states(node_id)
+            self.state_count += pairs
             for counts, came_from, meaning in stays:
                 state = (node_id, *counts)
                 self.parent[state] = ((node_id, *came_from), LADDER_ANSWERS[meaning], meaning, ())
@@ -269,29 +285,37 @@ class Explorer:
                         queue.append(move.to)
         return order
 
-    def ladder_states(self, node_id: str) -> tuple[list[tuple[Counts, Counts, Meaning]], list[Leaf]]:
-        """The counts silence and mismatches can take a node to from (0, 0), each with the counts and meaning
-        it came from; and every (counts, meaning, moves) that leaves the node. Shared by nodes with the same
-        ladders."""
+    def ladder_states(self, node_id: str) -> tuple[list[Stay], list[Leaf], int]:
+        """The counts silence and mismatches take a node to from (0, 0) on each axis, each with the counts and
+        meaning it came from; every (counts, meaning, moves) that leaves the node, first where it leaves; and
+        the number of all pairs of counts reachable. Shared by nodes with the same ladders.
+
+        Silence leaves the no-match count as it is and a mismatch the no-input count, and each decides on its
+        own count alone (`engine.decide`), so each axis is climbed on its own; the pairs reachable are the
+        product of the two. Both lists are in the order a breadth-first search of all pairs meets them: by the
+        sum of the counts, then the larger no-input count first, then silence before a mismatch."""
         key = self.ladders(node_id)
         found = self._ladder_states.get(key)
         if found is None:
-            stays: list[tuple[Counts, Counts, Meaning]] = []
+            stays: list[Stay] = []
             leaves: list[Leaf] = []
-            seen, todo = {(0, 0)}, deque([(0, 0)])
-            while todo:
-                counts = todo.popleft()
-                for meaning in LADDER_MEANINGS:
+            for meaning in LADDER_MEANINGS:
+                counts, seen = (0, 0), {(0, 0)}
+                while True:
                     decision, moves = self.step(self.any, (node_id, *counts), meaning)
                     if decision.target is not None:
                         leaves.append((counts, meaning, moves))
-                        continue
+                        break
                     stay = cast(State, moves[0].to)[1:]
-                    if stay not in seen:
-                        seen.add(stay)
-                        todo.append(stay)
-                        stays.append((stay, counts, meaning))
-            found = self._ladder_states[key] = (stays, leaves)
+                    if stay in seen:  # the capped count: the last rung repeats
+                        break
+                    seen.add(stay)
+                    stays.append((stay, counts, meaning))
+                    counts = stay
+            stays.sort(key=lambda x: (sum(x[0]), -x[0][0]))
+            leaves.sort(key=lambda x: (sum(x[0]), -x[0][0], LADDER_MEANINGS.index(x[1])))
+            climbed = [sum(1 for x in stays if x[2] == m) for m in LADDER_MEANINGS]
+            found = self._ladder_states[key] = (stays, leaves, (climbed[0] + 1) * (climbed[1] + 1))
         return found
 
     def way_in(self, state: State) -> list[Link]:

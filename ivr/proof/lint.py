@@ -1,8 +1,9 @@
 """Structural findings over a flow's node graph: what a designer should fix even when the proof holds.
 
-The lints here are unreachable-node, dead-end, zero-turn-loop, unbounded-reprompt, cancel-opt-out,
-missing-audio and prompt-offers-unheard; the proof (canceller.py) adds cancel-not-guaranteed, cancel-shadowed,
-multiple-save-offers and cancel-loops-at-collect. `CODES` holds every code with its severity and meaning.
+The lints here are unreachable-node, dead-end, unbounded-reprompt, cancel-opt-out, missing-audio and
+prompt-offers-unheard; loops.py adds zero-turn-loop, effect-loop and template-growth, and the proof
+(canceller.py) cancel-not-guaranteed, cancel-shadowed, multiple-save-offers and cancel-loops-at-collect. `CODES`
+holds every code with its severity and meaning.
 
 prompt-offers-unheard reads what an input node says (its prompt, help and ladder messages) for instructions —
 `say "X"`, `say X` (up to the end of the sentence; `say yes or no`, `say today, tomorrow or the weekend`), `press
@@ -32,8 +33,14 @@ CODES: dict[str, tuple[Severity, str]] = {
                                        "guarantee's outcome within N turns (shown with a counterexample)"),
     "multiple-save-offers": ("error", "a cancelling caller hears more than one retention (`retention: true`) offer"),
     "dead-end": ("error", "a reachable node from which no ending (`end` or `transfer`) can be reached"),
-    "zero-turn-loop": ("error", "automatic nodes (say/set/branch/action) that lead back to each other without "
-                                "waiting for the caller"),
+    "zero-turn-loop": ("error", "`say`/`set`/`branch` nodes that lead back to each other without waiting for the "
+                                "caller (the engine gives up after `MAX_HOPS` nodes)"),
+    "effect-loop": ("error", "a loop of automatic nodes through an `action` (by `next` or `on_error`) that never "
+                             "waits for the caller, so one request runs its effect again and again (the engine "
+                             "stops after `MAX_EFFECTS` effects)"),
+    "template-growth": ("error", "a `set` on a loop whose value holds the variable itself (directly or through "
+                                 "other set variables) and more, so it grows each time round (the engine ends "
+                                 "the call past `MAX_VALUE` characters)"),
     "missing-audio": ("error", "a `play` prompt names a file that is not in audio/"),
     "cancel-shadowed": ("warning", "at some node a cancel phrasing is heard as another intent"),
     "cancel-loops-at-collect": ("warning", "at a data-collection prompt, a caller who says \"cancel\" instead of the "
@@ -80,41 +87,6 @@ def reachable(flow: f.Flow) -> set[str]:
     return _reach([flow.start], {n: successors(flow, n) for n in flow.nodes})
 
 
-def _automatic_loops(flow: f.Flow) -> list[list[str]]:
-    """Groups of automatic nodes that sit on (or between) cycles made only of automatic nodes."""
-    auto = {n for n, node in flow.nodes.items() if isinstance(node, f.SayNode | f.SetNode | f.BranchNode
-                                                              | f.ActionNode)}
-    out = {n: [t for _, t in flow.nodes[n].targets() if t in auto] for n in auto}
-    for _ in range(2):  # peel nodes with no way in, then nodes with no way out; what is left lies on loops
-        incoming = {n: 0 for n in out}
-        for targets in out.values():
-            for t in targets:
-                incoming[t] += 1
-        queue = deque(n for n, k in incoming.items() if k == 0)
-        while queue:
-            n = queue.popleft()
-            for t in out.pop(n, ()):
-                incoming[t] -= 1
-                if incoming[t] == 0:
-                    queue.append(t)
-        reverse: dict[str, list[str]] = {n: [] for n in out}  # reverse the remaining edges
-        for n, targets in out.items():
-            for t in targets:
-                reverse[t].append(n)
-        out = reverse
-    groups: list[list[str]] = []
-    left = set(out)
-    undirected: dict[str, set[str]] = {n: set(out[n]) for n in out}
-    for n, targets in out.items():
-        for t in targets:
-            undirected[t].add(n)
-    while left:
-        group = _reach([min(left)], {k: sorted(v) for k, v in undirected.items()})
-        groups.append(sorted(group))
-        left -= group
-    return groups
-
-
 def _ladders(flow: f.Flow, reachable: set[str], lines: dict[str, int]) -> Iterator[Finding]:
     by_default: dict[str, list[str]] = {"no_input": [], "no_match": []}
     for node_id in sorted(reachable):
@@ -157,10 +129,6 @@ def lint(flow: f.Flow, lines: dict[str, int], audio_files: Collection[str] | Non
     for node_id in sorted(reached - can_end):
         yield Finding("error", "dead-end", f"{node_id}: no ending (end or transfer) can be reached from here, "
                                            "so the call can never finish", node_id, lines.get(node_id))
-    for group in _automatic_loops(flow):
-        yield Finding("error", "zero-turn-loop",
-                      f"{' -> '.join(group)}: these nodes lead back to each other without waiting for the "
-                      "caller, so the call would loop forever", group[0], lines.get(group[0]))
     yield from _ladders(flow, reached, lines)
     yield from _per_node(flow, lines, audio_files)
     yield from _unheard_offers(flow, lines)

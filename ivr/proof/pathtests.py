@@ -117,8 +117,6 @@ class _Walk:
         self.truncated = False  # the search stopped at MAX_CALLS
         self.states = self.explorer.explore()
         self.proof = _Proof(self.explorer)
-        for state in self.states:
-            self.proof.solve(state)
 
     def run(self) -> PathTests:
         found: dict[str, PathTest] = {}
@@ -204,10 +202,10 @@ class _Walk:
             key = self.key(step.state)
             looping = looping or key in seen
             seen.add(key)
-            text = self.proof.worst[self.abstract(step.state)][0]
+            text = self.proof.worst[self.proof.solved(self.abstract(step.state))][0]
             answers.append(Answer(step.state.node, text))
             step = self.answer(step, text)
-        turns = self.proof.turns[start]
+        turns = self.proof.turns[self.proof.solved(start)]
         return PathTest(self.flow.name, start[0], start[1:], way_in, tuple(answers),
                         step.outcome if step.ended else None, None if turns == UNBOUNDED else turns,
                         self.flow.guarantee.outcome, self.within)

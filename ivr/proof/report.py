@@ -5,7 +5,8 @@ any caller behaviour. From each one, model a *persistent canceller*: a caller wh
 cancel request — in any phrasing the flow declares or a caller would naturally use, or the cancel key — except at
 data-collection prompts, where it gives valid data. Branches go every way; effects succeed. The flow passes when
 every such caller reaches the guarantee's outcome (`cancelled`) within N turns: N from `within`, else the flow's
-`guarantee.within`, else 3. Exploration is in explore.py, the proof in proof.py, structural findings in lint.py.
+`guarantee.within`, else 3. Exploration is in explore.py, the proof in canceller.py, structural findings in lint.py and
+loops.py.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from ivr.flow import model as f
 from ivr.proof.canceller import Waypoint, prove
 from ivr.proof.explore import Explorer
 from ivr.proof.lint import Finding, lint
+from ivr.proof.loops import automatic_loops, template_growth
 
 DEFAULT_WITHIN = 3
 
@@ -58,9 +60,10 @@ def check(flow: f.Flow, within: int | None = None, *, lines: dict[str, int] | No
     with _few_collections():
         states = explorer.explore()
         findings = list(lint(flow, lines or {}, audio_files))
+        findings += [*automatic_loops(flow, lines or {}), *template_growth(flow, lines or {})]
         result = prove(explorer, states, limit, lines or {})
     findings.extend(result.findings)
     findings.sort(key=lambda x: (x.severity != "error", x.line or 0, x.code, x.node or ""))
     ok = not any(x.severity == "error" for x in findings)
-    return Report(flow.name, ok, limit, result.worst, result.counterexample, tuple(findings), len(states),
+    return Report(flow.name, ok, limit, result.worst, result.counterexample, tuple(findings), explorer.state_count,
                   result.summary)

@@ -17,7 +17,12 @@ from ivr.errors import EngineError
 from ivr.flow import model as f
 from ivr.flow.caller import Digits, Heard, Silence, Speech
 from ivr.flow.engine import (
+    APOLOGY,
+    ERROR_OUTCOME,
+    MAX_EFFECTS,
     MAX_HOPS,
+    MAX_VALUE,
+    MAX_VARIABLES,
     CallState,
     Effect,
     EffectResult,
@@ -27,7 +32,9 @@ from ivr.flow.engine import (
     advance,
     default_help,
     fill,
+    fill_within,
     gather_for,
+    settle,
     start,
 )
 from ivr.flow.intents import Meaning
@@ -44,7 +51,6 @@ ANYTHING = "Is there anything else I can help you with?"
 BALANCE = "Your current balance is forty two dollars and fifty cents, due on the first of the month."
 HOLD = "Please hold while I connect you with an agent."
 AGENT = "+18005550100"
-APOLOGY = "Sorry, something went wrong. Goodbye."
 
 Input = Heard | EffectResult
 
@@ -557,6 +563,122 @@ def test_zero_turn_loop_ends_the_call(begin: str, inputs: list[Input], prompts: 
     step = run(flow, inputs)[-1]
     assert (step.ended, step.outcome, step.state.turn, step.prompts) == (True, "error", turn, prompts)
     assert len(step.path) == MAX_HOPS
+
+
+# --- bounds: effects per request, and the size of values ------------------------------------------------------------
+
+EFFECT_LOOPS = """
+    name: effect-loops
+    start: menu
+    outcomes: [cancelled]
+    intents:
+      go: {phrases: [go]}
+    nodes:
+      menu: {type: menu, prompt: "Go?", routes: {go: START}}
+      again: {type: action, effect: record_cancellation, next: again}
+      retry: {type: action, effect: record_cancellation, next: bye, on_error: retry}
+      round: {type: action, effect: record_cancellation, next: note}
+      note: {type: say, prompt: Again., next: round}
+      bye: {type: end, outcome: cancelled}
+"""
+
+
+@pytest.mark.parametrize(("begin", "result", "said"), [
+    ("again", EffectResult(value="12345678"), ()),
+    ("retry", EffectResult(ok=False, error="store down"), ()),  # a retry that never gives up
+    ("round", EffectResult(), (say("Again."),) * MAX_EFFECTS),
+])
+def test_an_effect_loop_ends_the_call_after_max_effects(begin: str, result: EffectResult,
+                                                        said: tuple[Prompt, ...]) -> None:
+    flow = flow_of(EFFECT_LOOPS.replace("START", begin))
+    executed: list[Effect] = []
+
+    def execute(effect: Effect) -> EffectResult:
+        executed.append(effect)
+        return result
+
+    step = settle(flow, run(flow, [Speech("go")])[-1], execute)
+    assert (step.ended, step.outcome, step.state.node, step.effect, step.state.turn) == (
+        True, ERROR_OUTCOME, begin, None, 1)
+    assert step.prompts == (*said, say(APOLOGY))
+    assert len(executed) == MAX_EFFECTS
+
+
+@pytest.mark.parametrize(("chain", "outcome"), [(1, "cancelled"), (MAX_EFFECTS, "cancelled"),
+                                                (MAX_EFFECTS + 1, ERROR_OUTCOME)])
+def test_effects_in_a_row_up_to_max_effects(chain: int, outcome: str) -> None:
+    actions = "\n".join(f"      a{i}: {{type: action, effect: note, next: {f'a{i + 1}' if i + 1 < chain else 'bye'}}}"
+                         for i in range(chain))
+    flow = flow_of(f"""
+    name: chain
+    start: a0
+    outcomes: [cancelled]
+    nodes:
+{actions}
+      bye: {{type: end, prompt: Done., outcome: cancelled}}
+""")
+    step = settle(flow, start(flow), lambda effect: EffectResult())
+    assert (step.ended, step.outcome) == (True, outcome)
+    assert step.prompts[-1] == say("Done." if outcome == "cancelled" else APOLOGY)
+
+
+COPIES = [f"c{i}" for i in range(16)]  # each a copy of `a`: with it, 17 x MAX_VALUE is past MAX_VARIABLES
+GROWING = flow_of(f"""
+    name: growing
+    start: menu
+    outcomes: [cancelled]
+    variables: {{a: "x", b: "", {", ".join(f'{c}: ""' for c in COPIES)}}}
+    intents:
+      again: {{phrases: [again]}}
+      copy: {{phrases: [copy]}}
+    nodes:
+      menu: {{type: menu, prompt: "Again?", routes: {{again: double, copy: copies}}}}
+      double: {{type: set, set: {{a: "{{a}}{{a}}{{a}}{{a}}"}}, next: menu}}
+      copies: {{type: set, set: {{{", ".join(f'{c}: "{{a}}"' for c in COPIES)}}}, next: menu}}
+      record: {{type: action, effect: record_cancellation, args: {{account: "{{a}}{{a}}"}}, result: b, next: menu}}
+""")
+
+
+def test_a_self_growing_template_ends_the_call_at_max_value() -> None:
+    """x4 a turn: 4 ** 6 = 4096 characters is MAX_VALUE, the seventh would be 16384."""
+    steps = run(GROWING, [Speech("again")] * 7)
+    assert [len(s.state.vars["a"]) for s in steps] == [1, 4, 16, 64, 256, 1024, 4096, 4096]
+    last = steps[-1]
+    assert (last.ended, last.outcome, last.state.node, last.state.turn, last.prompts) == (
+        True, ERROR_OUTCOME, "double", 7, (say(APOLOGY),))
+    assert MAX_VALUE == 4096
+
+
+@pytest.mark.parametrize(("begin", "variables", "inputs", "node"), [
+    ("menu", {"a": "y" * MAX_VALUE}, [Speech("copy")], "copies"),  # 17 values of 4096: past MAX_VARIABLES
+    ("record", {"a": "y" * (MAX_VALUE // 2 + 1)}, [], "record"),  # an effect's argument past MAX_VALUE
+    ("record", {"a": "y"}, [EffectResult(value="1" * (MAX_VALUE + 1))], "record"),  # its result
+    ("menu", {"a": "y" * (MAX_VALUE + 1)}, [], "menu"),  # the values a call starts with
+    ("menu", {f"v{i}": "y" * MAX_VALUE for i in range(16)}, [], "menu"),
+])
+def test_values_past_the_bounds_end_the_call(begin: str, variables: dict[str, str], inputs: list[Input],
+                                             node: str) -> None:
+    flow = GROWING.model_copy(update={"start": begin})
+    step = run(flow, inputs, **variables)[-1]
+    assert (step.ended, step.outcome, step.state.node, step.effect, step.prompts[-1]) == (
+        True, ERROR_OUTCOME, node, None, say(APOLOGY))
+    assert sum(map(len, step.state.vars.values())) <= MAX_VARIABLES
+    assert max(map(len, step.state.vars.values()), default=0) <= MAX_VALUE
+
+
+@pytest.mark.parametrize(("text", "variables", "limit", "expected"), [
+    ("{a}{a}", {"a": "xy"}, 4, "xyxy"),
+    ("{a}{a}", {"a": "xy"}, 3, None),
+    ("<{a:digits}>", {"a": "123"}, 7, "<1 2 3>"),
+    ("<{a:digits}>", {"a": "123"}, 6, None),
+    ("{a:digits}", {"a": ""}, 0, ""),
+    ("long literal", {}, 11, None),
+    ("{missing}", {}, 0, ""),
+])
+def test_fill_within(text: str, variables: dict[str, str], limit: int, expected: str | None) -> None:
+    assert fill_within(text, variables, limit) == expected
+    if expected is not None:
+        assert fill(text, variables) == expected
 
 
 # --- turns --------------------------------------------------------------------------------------------------------

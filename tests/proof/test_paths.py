@@ -53,8 +53,9 @@ def emit_and_play(flow_file: Path, tmp_path: Path, results: Mapping[str, str] | 
     out.mkdir()
     written = write_scripts(out, tests, source=str(flow_file), command="ivr check ...")
     effects = {name: answering(value) for name, value in (results or {}).items()}
-    app = create_app([flow_file], Settings(auth_token=TOKEN, database_url=f"sqlite:///{tmp_path}/c.db"),
-                     effects=effects)
+    # flows that fail the proof too: their scripts show the failure on the line (the app refuses them otherwise)
+    app = create_app([flow_file], Settings(auth_token=TOKEN, database_url=f"sqlite:///{tmp_path}/c.db",
+                                           serve_failing=True), effects=effects)
     sim = Simulator(app, auth_token=TOKEN)
     try:
         played = {}
