@@ -5,7 +5,10 @@ and CSV for programs — the cancellation list is an audit export, so its CSV is
 header row) and its JSON a list of objects with the same keys. `cli.py` registers the commands on `main`.
 
 The store (and with it SQLAlchemy) is imported only when a command runs, so `ivr check` stays fast. Reading never
-creates a SQLite file: one that does not exist is an error, not a new empty database.
+creates or changes anything: the store is opened read-only (a store copied off a server, in a read-only directory,
+reads too), and a SQLite file that does not exist is an error, not a new empty database. Odd input is one line and
+exit 2, never a traceback: a URL SQLAlchemy cannot parse, a path that is a directory or an empty file, a --limit
+past what SQL can count, a --since that falls outside the years a datetime holds once converted to UTC.
 """
 
 from __future__ import annotations
@@ -13,7 +16,9 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import re
+import stat
 import textwrap
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -28,7 +33,7 @@ from ivr.errors import UsageError
 from ivr.line.settings import DEFAULT_DATABASE, ENVIRONMENT
 
 if TYPE_CHECKING:
-    from ivr.line.store import CallRecord, Cancellation, Store, Turn
+    from ivr.line.store import Apology, CallRecord, Cancellation, Store, Turn
 
 #: the keys of one call in `ivr calls list --format json|csv`
 CALL_FIELDS = ("started_at", "call_sid", "flow", "caller", "called", "turns", "outcome", "ended", "node", "status")
@@ -36,6 +41,9 @@ CALL_FIELDS = ("started_at", "call_sid", "flow", "caller", "called", "turns", "o
 CANCELLATION_FIELDS = ("confirmation", "created_at", "call_sid", "flow", "caller", "account", "node", "account_sid")
 #: how much of a prompt `ivr calls show` prints, and of a value a table shows (JSON and CSV have all of it)
 PROMPT_WIDTH, CELL_WIDTH = 100, 40
+#: the most calls `--limit` asks for: SQL's LIMIT is a signed 64-bit number, and one more is read (to say "there
+#: are more")
+MAX_LIMIT = 2 ** 63 - 2
 
 database_option = click.option(
     "--database", metavar="URL", envvar=ENVIRONMENT["database_url"][0], default=DEFAULT_DATABASE,
@@ -43,13 +51,13 @@ database_option = click.option(
 
 
 def iso(at: datetime) -> str:
-    """A stored time as UTC ISO 8601, to the second: 2024-05-01T09:00:00Z."""
-    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """A stored time as UTC ISO 8601, to the second: 2024-05-01T09:00:00Z (the year always in four digits)."""
+    return at.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="seconds") + "Z"
 
 
 def sqlite_file(url: str) -> Path | None:
-    """The file of a SQLite URL (`sqlite:///relative.db`, `sqlite:////abs.db`); None for an in-memory database
-    or any other backend."""
+    """The file of a SQLite URL (`sqlite:///relative.db`, `sqlite:////abs.db`); None for an in-memory database,
+    a `file:` URI or any other backend."""
     scheme, sep, rest = url.partition("://")
     if not sep or scheme.split("+")[0] != "sqlite":
         return None
@@ -57,27 +65,96 @@ def sqlite_file(url: str) -> Path | None:
     return Path(path) if path and path != ":memory:" and not path.startswith("file:") else None
 
 
+def in_memory(url: str) -> bool:
+    """Whether a SQLite URL names an in-memory database (`sqlite://`, `sqlite:///:memory:`): a new, empty one."""
+    scheme, sep, rest = url.partition("://")
+    return bool(sep) and scheme.split("+")[0] == "sqlite" and rest.removeprefix("/").partition("?")[0] in (
+        "", ":memory:")
+
+
+#: the host and port of a URL as SQLAlchemy splits it (`sqlalchemy.engine.url._parse_url`): after an optional
+#: `user[:password]@`, an `[IPv6]` or other host, then `:port`
+_AUTHORITY = re.compile(r"(?:[^:/]*(?::[^@]*)?@)?(?P<host>\[[^/?\]]*\]?|[^/:?]*)(?::(?P<port>[^/?]*))?")
+
+
 def check_database_url(url: str) -> None:
-    """Refuse what is not a database URL at all, before SQLAlchemy raises on it without a word of where."""
+    """Refuse what is not a database URL at all, before SQLAlchemy raises on it without a word of where: no
+    scheme, text that is not UTF-8 (undecodable bytes on the command line), an IPv6 host without its `]`, a port
+    that is not a number."""
     if not re.match(r"[A-Za-z][A-Za-z0-9+.-]*://", url):
         raise UsageError(f"{url!r} is not a database URL; expected e.g. {DEFAULT_DATABASE!r} or "
                          "'postgresql://user@host/dbname'")
+    if not _is_utf8(url):
+        raise UsageError(f"the database URL {url!r} is not valid UTF-8 text (bytes the terminal could not "
+                         "decode); write it in UTF-8")
+    found = _AUTHORITY.match(url.partition("://")[2])
+    host, port = (found["host"], found["port"]) if found else ("", None)
+    if host.startswith("[") and not host.endswith("]"):
+        raise UsageError(f"the database URL {url!r} opens an IPv6 address with '[' and never closes it; write "
+                         "e.g. 'postgresql://user@[::1]:5432/dbname'")
+    if port is not None and not (re.fullmatch(r"[0-9]{1,5}", port) and 1 <= int(port) <= 65535):
+        raise UsageError(f"the database URL {url!r} has the port {port!r}; a port is a number from 1 to 65535, "
+                         "e.g. 'postgresql://user@host:5432/dbname'")
+
+
+def utf8_text(_ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """An argument the store compares as text: UTF-8, or the database driver raises on it."""
+    if value is not None and not _is_utf8(value):
+        raise click.BadParameter(f"{value!r} is not valid UTF-8 text (bytes the terminal could not decode)",
+                                 param=param)
+    return value
+
+
+def _is_utf8(text: str) -> bool:
+    """False for a str holding lone surrogates: how Python passes on command-line bytes that are not UTF-8."""
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def check_store_file(url: str) -> None:
+    """A SQLite store to read must be a file the app has written: not missing (nor its directory), not a
+    directory, not a device or pipe, not empty (the app gives a new store its tables at once)."""
+    if in_memory(url):
+        raise UsageError(f"{url!r} is an in-memory database, new and empty: there are no calls to read. Pass the "
+                         f"URL the app writes to with --database, or set {ENVIRONMENT['database_url'][0]}")
+    file = sqlite_file(url)
+    if file is None:
+        return
+    where = os.path.abspath(file)
+    hint = f". Pass the URL the app writes to with --database, or set {ENVIRONMENT['database_url'][0]}"
+    try:
+        found = file.stat()
+    except (FileNotFoundError, NotADirectoryError):
+        missing = next((p for p in reversed(Path(where).parents) if not p.is_dir()), None)
+        why = f" (there is no directory {str(missing)!r})" if missing is not None else ""
+        raise UsageError(f"no call store at {url!r}: {str(file.resolve())!r} does not exist{why}{hint}") from None
+    except (OSError, ValueError) as exc:  # no permission to look; a NUL in the name
+        raise UsageError(f"no call store at {url!r}: cannot read {where!r}: "
+                         f"{getattr(exc, 'strerror', None) or exc}") from None
+    if stat.S_ISDIR(found.st_mode):
+        raise UsageError(f"no call store at {url!r}: {where!r} is a directory; the store is a file in it, e.g. "
+                         f"'sqlite:///{os.path.join(where, 'ivr-calls.db')}'")
+    if not stat.S_ISREG(found.st_mode):
+        raise UsageError(f"no call store at {url!r}: {where!r} is not a regular file")
+    if found.st_size == 0:
+        raise UsageError(f"no call store at {url!r}: {where!r} is empty; the app gives a store its tables when it "
+                         f"starts{hint}")
 
 
 @contextmanager
 def opened(url: str) -> Iterator[Store]:
-    """The store at `url`, for reading. Opening a `Store` creates its tables, so a SQLite file that is not there
-    is refused here (a typo in the path would otherwise show an empty, newly created store)."""
+    """The store at `url`, opened read-only: nothing is created or changed (a SQLite file that is not there is
+    refused here, as a typo in the path would otherwise show an empty, newly created store)."""
     ctx = click.get_current_context(silent=True)
     needs("line", ctx.command_path if ctx else "reading the call store", ("sqlalchemy",))
     check_database_url(url)
-    file = sqlite_file(url)
-    if file is not None and not file.is_file():
-        raise UsageError(f"no call store at {url!r}: {str(file.resolve())!r} does not exist. Pass the URL the app "
-                         f"writes to with --database, or set {ENVIRONMENT['database_url'][0]}")
+    check_store_file(url)
     from ivr.line.store import Store
 
-    store = Store(url)
+    store = Store(url, read_only=True)
     try:
         yield store
     finally:
@@ -165,7 +242,7 @@ def turn_text(t: Turn) -> Iterator[str]:
 
 
 def show_text(call: CallRecord, turns: Sequence[Turn], cancellations: Sequence[Cancellation],
-              effects: Sequence[tuple[str, str, dict[str, str]]]) -> Iterator[str]:
+              effects: Sequence[tuple[str, str, dict[str, str]]], apologies: Sequence[Apology] = ()) -> Iterator[str]:
     yield f"call {call.call_sid}"
     for label, value in (("flow", call.flow), ("from", call.caller), ("to", call.called),
                          ("started", iso(call.started_at)), ("updated", iso(call.updated_at)),
@@ -183,6 +260,20 @@ def show_text(call: CallRecord, turns: Sequence[Turn], cancellations: Sequence[C
     yield "effects requested:" + ("" if effects else " none")
     for node, name, args in effects:
         yield f"  {name} at {node} {json.dumps(args, sort_keys=True)}"
+    yield from apologies_text(apologies)
+
+
+def apologies_text(apologies: Sequence[Apology]) -> Iterator[str]:
+    """The apologies a call heard when the app could not carry on (only when there were some)."""
+    if apologies:
+        yield "apologies (the app could not carry on):"
+    for a in apologies:
+        stored = "  (its turn was stored all the same)" if a.committed else ""
+        yield f"  {iso(a.at)}  request {a.seq if a.seq is not None else '-'}: {_shorten(a.reason)}{stored}"
+
+
+def apology_json(a: Apology) -> dict[str, Any]:
+    return {"at": iso(a.at), "seq": a.seq, "reason": a.reason, "committed": a.committed, "said": a.said}
 
 
 @click.group("calls")
@@ -192,8 +283,9 @@ def calls_group() -> None:
 
 @calls_group.command("list")
 @database_option
-@click.option("--flow", metavar="NAME", help="only the calls of this flow")
-@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True, help="show the newest N calls")
+@click.option("--flow", metavar="NAME", callback=utf8_text, help="only the calls of this flow")
+@click.option("--limit", type=click.IntRange(min=1, max=MAX_LIMIT), default=50, show_default=True,
+              help="show the newest N calls")
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True)
 def calls_list(database: str, flow: str | None, limit: int, fmt: str) -> None:
     """One line per call, newest first: when it started, its CallSid, flow, caller, turns, outcome, status."""
@@ -213,7 +305,7 @@ def calls_list(database: str, flow: str | None, limit: int, fmt: str) -> None:
 
 
 @calls_group.command("show")
-@click.argument("call_sid", metavar="SID")
+@click.argument("call_sid", metavar="SID", callback=utf8_text)
 @database_option
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 def calls_show(call_sid: str, database: str, fmt: str) -> None:
@@ -221,20 +313,30 @@ def calls_show(call_sid: str, database: str, fmt: str) -> None:
     where it went; then the cancellation records and the effects the call requested."""
     with opened(database) as store:
         call = store.get_call(call_sid)
+        apologies = store.apologies(call_sid)
+        if call is None and apologies:  # the call never reached the store: what the caller heard instead
+            if fmt == "text":
+                click.echo("\n".join([f"call {call_sid} (never stored: the store was down)",
+                                      *apologies_text(apologies)]))
+            else:
+                click.echo(json.dumps({"call": None, "apologies": [apology_json(a) for a in apologies]}, indent=2))
+            return
         if call is None:
             raise UsageError(f"no call {call_sid!r} in {store.safe_url}; `ivr calls list` shows the calls it holds")
         turns, cancellations, effects = store.turns(call_sid), store.cancellations(call_sid=call_sid), \
             store.effects(call_sid)
     if fmt == "text":
-        click.echo("\n".join(show_text(call, turns, cancellations, effects)))
+        click.echo("\n".join(show_text(call, turns, cancellations, effects, apologies)))
         return
     data = {"call": {**call_json(call), "account_sid": call.account_sid, "updated_at": iso(call.updated_at)},
             "turns": [turn_json(t) for t in turns], "cancellations": [cancellation_json(c) for c in cancellations],
-            "effects": [{"node": node, "name": name, "args": args} for node, name, args in effects]}
+            "effects": [{"node": node, "name": name, "args": args} for node, name, args in effects],
+            "apologies": [apology_json(a) for a in apologies]}
     click.echo(json.dumps(data, indent=2))
 
 
 def parse_since(_ctx: click.Context, _param: click.Parameter, value: str | None) -> datetime | None:
+    """`--since`: a date or ISO 8601 time, UTC unless it names its zone, as the UTC time the store compares."""
     if value is None:
         return None
     try:
@@ -242,7 +344,11 @@ def parse_since(_ctx: click.Context, _param: click.Parameter, value: str | None)
     except ValueError:
         raise click.BadParameter(f"{value!r} is not a date; use YYYY-MM-DD or an ISO 8601 time such as "
                                  "2024-05-01T09:00:00Z (UTC unless it names its zone)") from None
-    return since if since.tzinfo is not None else since.replace(tzinfo=UTC)
+    try:
+        return since.astimezone(UTC) if since.tzinfo is not None else since.replace(tzinfo=UTC)
+    except OverflowError:  # 0001-01-01T00:00:00+14:00 is in the year 0 in UTC
+        raise click.BadParameter(f"{value!r} is out of range: in UTC it is before 0001-01-01 or after "
+                                 "9999-12-31T23:59:59") from None
 
 
 @click.group("cancellations")

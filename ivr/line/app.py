@@ -220,7 +220,8 @@ def refuse_failing(served: Mapping[str, Served]) -> None:
         if errors:
             first = errors[0]
             where = f"{s.file}:{first.line}: " if s.file and first.line else f"{s.file}: " if s.file else ""
-            more = f" (and {len(errors) - 1} more: run `ivr check`)" if len(errors) > 1 else ""
+            others = ", ".join(sorted({x.code for x in errors[1:]}))
+            more = f" (and {len(errors) - 1} more: {others}; run `ivr check`)" if len(errors) > 1 else ""
             raise UsageError(f"{where}refusing to serve flow {name!r}: `ivr check` rejects it: {first.code}: "
                              f"{first.message}{more}; fix the flow, or set IVR_SERVE_FAILING_FLOWS=1 to serve it "
                              "anyway during development")
@@ -391,7 +392,7 @@ def _plain_file_under(root: Path, name: str) -> bool:
 def _health() -> dict[str, Any]:
     svc = service()
     try:
-        svc.store.calls(limit=1)
+        svc.store.check()
         ok, detail = True, "ok"
     except StoreError as exc:
         ok, detail = False, str(exc)

@@ -14,7 +14,6 @@ import json
 import logging
 import os
 import threading
-import time
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -22,8 +21,6 @@ from pathlib import Path
 from ivr.line.store import Apology
 
 log = logging.getLogger("ivr.line.spool")
-#: how often, at most, a process looks for spooled apologies to drain (seconds)
-DRAIN_EVERY = 1.0
 
 
 class Spool:
@@ -32,7 +29,6 @@ class Spool:
     def __init__(self, directory: str | Path) -> None:
         self.directory = Path(directory)
         self._lock = threading.Lock()
-        self._looked = 0.0
 
     def add(self, apology: Apology) -> None:
         """Keep one apology on disk (synced: it outlives the process)."""
@@ -59,14 +55,11 @@ class Spool:
                 continue
         return count
 
-    def drain(self, keep: Callable[[Apology], None], *, force: bool = False) -> int:
-        """Hand every spooled apology to `keep` (the store's `record_apology`), at most once a second per process
-        unless `force`; a file is deleted once all its apologies are kept. Returns how many were kept. A failure
-        of `keep` leaves the rest on disk for the next drain."""
-        now = time.monotonic()
-        if not force and now - self._looked < DRAIN_EVERY:
-            return 0
-        self._looked = now
+    def drain(self, keep: Callable[[Apology], None]) -> int:
+        """Hand every spooled apology to `keep` (the store's `record_apology`); a file is deleted once all its
+        apologies are kept. Returns how many were kept. A failure of `keep` leaves the rest on disk for the next
+        drain. Called after every request the store answered: when nothing waits, it costs one look at the
+        directory."""
         kept = 0
         for path in self._files():
             claimed = path if path.suffix == ".draining" else path.with_suffix(f".{os.getpid()}.draining")

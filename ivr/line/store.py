@@ -460,11 +460,36 @@ class Store:
                         self._flush()
                     return result
             except (IntegrityError, OperationalError) as exc:
+                if "readonly database" in str(exc.orig).lower():
+                    # SQLite opened the file read-only while it could not be written (a connection kept in the
+                    # pool since): try once more on a new connection, which sees a repair
+                    self._forget_connections()
                 if attempt + 1 == attempts or not _retryable(exc):
+                    self._forget_connections()
                     raise StoreError(f"call store write failed for call {call_sid}: {_reason(exc)}") from exc
             except SQLAlchemyError as exc:
+                self._forget_connections()
                 raise StoreError(f"call store write failed for call {call_sid}: {_reason(exc)}") from exc
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _forget_connections(self) -> None:
+        """After a failed write, open new connections next time: SQLite opens a file it cannot write read-only
+        and keeps it so, and a connection to a server that went away is useless; a new one sees the repair."""
+        if not self.in_memory:
+            self.engine.dispose()
+
+    def check(self) -> None:
+        """`StoreError` unless the store can be read and written now (for /healthz): on SQLite, the write lock is
+        taken and given back (a read-only file, a full disk's busy lock); elsewhere a read shows the server up."""
+        self.open()
+        try:
+            with self.engine.connect().execution_options(ivr_immediate=not self.read_only) as conn, conn.begin():
+                conn.execute(sa.select(calls.c.call_sid).limit(1)).all()
+                if self.is_sqlite and not self.read_only:  # writes nothing, but fails on a file it cannot write
+                    conn.execute(calls.update().where(sa.false()).values(seq=calls.c.seq))
+        except SQLAlchemyError as exc:
+            self._forget_connections()
+            raise StoreError(f"call store at {self.safe_url!r} failed: {_reason(exc)}") from exc
 
     def _settle_lost_commit(self, call_sid: str, key: str, exc: SQLAlchemyError) -> None:
         """A commit failed: find out whether it happened (its turn's key is stored) on a fresh connection,
@@ -691,7 +716,7 @@ def _retryable(exc: IntegrityError | OperationalError) -> bool:
     if isinstance(exc, IntegrityError):  # two workers created the same call: the retry finds it
         return True
     text = str(exc.orig).lower()
-    return any(s in text for s in ("database is locked", "deadlock", "could not serialize"))
+    return any(s in text for s in ("database is locked", "deadlock", "could not serialize", "readonly database"))
 
 
 def _reason(exc: SQLAlchemyError) -> str:
@@ -732,17 +757,28 @@ def _sqlite_pragmas(read_only: bool, lock_timeout: float) -> Callable[[Any, Any]
 
 def _read_only_sqlite(path: str) -> Callable[[], Any]:
     """Connections to an existing SQLite file that never write to it: its directory may be read-only too (a
-    store copied off a server, a backup). A missing file is an error, not a new empty store."""
+    store copied off a server, a backup). A missing file is an error, not a new empty store. `path` may be
+    given as a `file:` URI (its query is ours to set)."""
     import sqlite3
     from urllib.parse import quote
+
+    path = path.removeprefix("file:").partition("?")[0]
 
     def connect() -> Any:
         if not os.path.isfile(path):
             raise sqlite3.OperationalError(f"no database file at {path}")
-        if os.access(os.path.dirname(os.path.abspath(path)) or ".", os.W_OK):
-            return sqlite3.connect(f"file:{quote(path)}?mode=ro", uri=True, check_same_thread=False)
-        # a read-only directory: SQLite cannot make the WAL's shared-memory file, so read the file as it is
-        return sqlite3.connect(f"file:{quote(path)}?immutable=1", uri=True, check_same_thread=False)
+        wal = f"{path}-wal"
+        pending = os.path.isfile(wal) and os.path.getsize(wal) > 0  # commits not yet in the file itself
+        writable_dir = os.access(os.path.dirname(os.path.abspath(path)) or ".", os.W_OK)
+        if not pending and not writable_dir:  # the file is all there is: read it as it is, no shared memory made
+            options = "immutable=1"
+        elif writable_dir or os.path.isfile(f"{path}-shm"):  # SQLite reads the WAL through its shared memory
+            options = "mode=ro"
+        else:
+            raise sqlite3.OperationalError(
+                f"{path} has commits in {wal} that cannot be read in a read-only directory without its -shm "
+                "file; copy the database and its -wal file somewhere writable, and read the copy")
+        return sqlite3.connect(f"file:{quote(path)}?{options}", uri=True, check_same_thread=False)
 
     return connect
 

@@ -126,7 +126,7 @@ def test_serve_app_is_the_real_app(tmp_path: Path) -> None:
     response = app.test_client().get("/healthz")
     app.extensions["ivr"].store.close()
     assert (response.status_code, response.json) == (200, {"flows": ["acme"], "ok": True, "signatures": True,
-                                                          "store": "ok"})
+                                                          "store": "ok", "status": "ok", "spooled_apologies": 0})
 
 
 @pytest.mark.parametrize(("args", "env", "message"), [

@@ -11,8 +11,10 @@ import threading
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 from flask import Flask
 
+from ivr.cli import main
 from ivr.errors import UsageError
 from ivr.line.app import create_app
 from ivr.line.schema import metadata
@@ -193,6 +195,12 @@ def test_apologies_said_while_the_store_was_down_reach_its_call_log(sqlite_app: 
                for a in kept)
     assert list((tmp_path / "spool").iterdir()) == []
     assert sqlite_app.test_client().get("/healthz").json["spooled_apologies"] == 0  # type: ignore[index]
+    # `ivr calls show` says what the caller heard, though the call itself never reached the store
+    shown = CliRunner().invoke(main, ["calls", "show", lost[0].sid, "--database", store.given])
+    assert shown.exit_code == 0, shown.output
+    assert shown.output.splitlines()[:2] == [f"call {lost[0].sid} (never stored: the store was down)",
+                                             "apologies (the app could not carry on):"]
+    assert "request 0: call store write failed" in shown.output
 
 
 def test_an_apology_said_while_the_store_answers_is_logged_at_once(sqlite_app: Flask) -> None:
@@ -214,3 +222,40 @@ def test_a_spool_line_cut_short_by_a_crash_is_skipped(sqlite_app: Flask, tmp_pat
                                                     '"2025-01-01T00:00:00+00:00"}\n{"key": "k2", "call_')
     Twilio(sqlite_app.test_client()).call()
     assert [a.key for a in store_of(sqlite_app).apologies()] == ["k1"]
+
+
+# -- flows that would make a request work without end ---------------------------------------------------------
+
+LOOPS = {
+    # `next: do_cancel` on the do_cancel action: an effect run again and again, never waiting for the caller
+    "effect-loop": ("    next: cancelled_goodbye\n    on_error: cancel_failed",
+                    "    next: do_cancel\n    on_error: cancel_failed"),
+}
+
+
+@pytest.mark.parametrize("finding", sorted(LOOPS))
+def test_a_flow_that_loops_is_refused_and_served_anyway_never_hangs(tmp_path: Path, finding: str) -> None:
+    """Refused by default (the check names the loop); served anyway during development, the request does a
+    bounded amount of work: the caller hears the engine's apology, the store's lock is let go, the next call
+    is served."""
+    old, new = LOOPS[finding]
+    (tmp_path / "flows").mkdir()
+    flow = tmp_path / "flows" / "acme.yaml"
+    text = ACME.read_text()
+    assert old in text
+    flow.write_text(text.replace(old, new))
+    (tmp_path / "audio").mkdir()
+    shutil.copy(ROOT / "audio" / "acme-welcome.wav", tmp_path / "audio")
+    url = f"sqlite:///{tmp_path / 'calls.db'}"
+    with pytest.raises(UsageError, match=f"refusing to serve flow 'acme': `ivr check` rejects it: .*{finding}"):
+        create_app([flow], Settings(database_url=url, auth_token=TOKEN))
+    app = create_app([flow], Settings(database_url=url, auth_token=TOKEN, serve_failing=True))
+    twilio = Twilio(app.test_client())
+    call = twilio.call()
+    for answer in ("cancel", "12345678", "cancel"):
+        call.press(answer) if answer.isdigit() else call.say(answer)
+    call.say("yes")
+    assert "Sorry, something went wrong. Goodbye." in call.said
+    assert call.responses[-1].headers.get("X-Ivr-Outcome") == "error"
+    assert len(store_of(app).cancellations()) <= 1  # the same record each time round, never a second
+    assert twilio.call().xml != BROKEN

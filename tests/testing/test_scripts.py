@@ -71,11 +71,13 @@ MALFORMED: dict[str, tuple[str, type[IvrError], str]] = {
                             f"{FILE}:3: steps.0.expect.prompt_contain: unknown expectation 'prompt_contain'; "
                             f"valid: {EXPECTATIONS}"),
     "cancelled-within-a-word": (ONE_STEP + "expect: {cancelled_within: four}\n", ScriptError,
-                                f"{FILE}:3: steps.0.expect.cancelled_within: 'four' is not a whole number"),
+                                f"{FILE}:3: steps.0.expect.cancelled_within: 'four' is not a whole number from 0 to "
+                                "1000000"),
     "cancelled-within-negative": (ONE_STEP + "expect: {cancelled_within: -1}\n", ScriptError,
-                                  f"{FILE}:3: steps.0.expect.cancelled_within: '-1' is not a whole number"),
+                                  f"{FILE}:3: steps.0.expect.cancelled_within: '-1' is not a whole number from 0 to "
+                                  "1000000"),
     "turns-at-most-a-fraction": ("flow: acme\nsteps:\n  - silence\nexpect:\n  turns_at_most: 3.5\n", ScriptError,
-                                 f"{FILE}:5: expect.turns_at_most: '3.5' is not a whole number"),
+                                 f"{FILE}:5: expect.turns_at_most: '3.5' is not a whole number from 0 to 1000000"),
     "ended-yes": (ONE_STEP + "expect: {ended: 'yes'}\n", ScriptError,
                   f"{FILE}:3: steps.0.expect.ended: 'yes' is not true or false"),
     "ended-capitalised": (ONE_STEP + "expect: {ended: True}\n", ScriptError,
@@ -151,6 +153,23 @@ MISTAKES: dict[str, tuple[str, str, str]] = {
         ONE_STEP + "silence: 3\n",
         r"^calls/x\.call\.yaml:3: steps\.0(\.silence)?: (?!unknown step).*'silence'",
         "says \"unknown step 'silence'; valid steps: [..., 'silence', ...]\": it contradicts itself"),
+    # found by fuzzing (tests/fuzz/test_fuzz_readers.py)
+    "turns-a-unicode-digit": (
+        ONE_STEP + "expect: {turns_at_most: \u00b2}\n",
+        r"^calls/x\.call\.yaml:3: steps\.0\.expect\.turns_at_most: '\u00b2' is not a whole number from 0 to 1000000$",
+        "'\u00b2' passes str.isdigit, and running the script raised ValueError from int()"),
+    "within-past-what-int-converts": (
+        ONE_STEP + "expect: {cancelled_within: '" + "9" * 5000 + "'}\n",
+        r"^calls/x\.call\.yaml:3: steps\.0\.expect\.cancelled_within: '9{5000}' is not a whole number from 0 to",
+        "5000 digits pass str.isdigit, and running the script raised ValueError (int() takes 4300 digits)"),
+    "regex-repeat-too-large": (
+        ONE_STEP + "expect: {prompt_matches: 'a{99999999999}'}\n",
+        r"^calls/x\.call\.yaml:3: steps\.0\.expect\.prompt_matches: 'a\{99999999999\}' is not a valid regular",
+        "re.compile raised OverflowError out of the reader"),
+    "regex-nested-too-deep": (
+        ONE_STEP + "expect: {prompt_matches: '" + "(" * 5000 + ")" * 5000 + "'}\n",
+        r"^calls/x\.call\.yaml:3: steps\.0\.expect\.prompt_matches: '\({5000}\){5000}' is not a valid regular",
+        "re.compile raised RecursionError out of the reader"),
     "problems-in-file-order": (
         "flow: acme\nsteps:\n  - shout: hi\nagent: maybe\ncaller: '+1555'\n",
         r"^calls/x\.call\.yaml:3: .*\ncalls/x\.call\.yaml:4: .*\ncalls/x\.call\.yaml:5: ",
@@ -249,7 +268,8 @@ def shop_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
     tmp_path = tmp_path_factory.mktemp("scripts")
     shop = tmp_path / "shop.yaml"
     shop.write_text(SHOP, "utf-8")
-    app = make_app(f"sqlite:///{tmp_path}/c.db", flows=(ROOT / "flows" / "acme.yaml", shop))
+    # shop fails the proof (a cancel path the scripts exercise): served anyway, as in development
+    app = make_app(f"sqlite:///{tmp_path}/c.db", flows=(ROOT / "flows" / "acme.yaml", shop), serve_failing=True)
     yield app
     app.extensions["ivr"].store.close()
 

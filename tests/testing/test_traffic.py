@@ -23,16 +23,18 @@ from tests.conftest import ACME, ROOT, TOKEN, make_app
 
 GYM = ROOT / "flows" / "gym.yaml"
 #: the calls placed: (CallSid, flow, caller, answers in `ivr.flow.caller`'s text form, when it started)
+#: the calls' SIDs, in Twilio's format (CA and 32 hex digits), numbered as the calls below
+SID = {n: f"CA{n:02d}{'0' * 30}" for n in range(1, 8)}
 CALLS = [
-    ("CA01-spoken", "acme", "+15550000001", ["cancel", "#12345678#", "cancel", "yes"], datetime(2024, 5, 1, 9, 0)),
-    ("CA02-keypad", "acme", "+15550000002", ["#9", "#12345678#", "#9", "#1"], datetime(2024, 5, 1, 9, 5)),
-    ("CA03-billing", "acme", "+15550000003", ["pay my bill", "(silence)", "no"], datetime(2024, 5, 1, 9, 10)),
+    (SID[1], "acme", "+15550000001", ["cancel", "#12345678#", "cancel", "yes"], datetime(2024, 5, 1, 9, 0)),
+    (SID[2], "acme", "+15550000002", ["#9", "#12345678#", "#9", "#1"], datetime(2024, 5, 1, 9, 5)),
+    (SID[3], "acme", "+15550000003", ["pay my bill", "(silence)", "no"], datetime(2024, 5, 1, 9, 10)),
     # asks to cancel at turn 3, after a bill question: cancelled 4 turns after asking, 6 in all
-    ("CA04-late", "acme", "+15550000004", ["billing", "yes", "cancel", "#12345678#", "cancel", "yes"],
+    (SID[4], "acme", "+15550000004", ["billing", "yes", "cancel", "#12345678#", "cancel", "yes"],
      datetime(2024, 5, 1, 9, 15)),
-    ("CA05-kept", "acme", "+15550000005", ["cancel", "#12345678#", "accept"], datetime(2024, 5, 1, 9, 20)),
-    ("CA06-gone", "acme", "+15550000006", [], datetime(2024, 5, 1, 9, 25)),  # hangs up at the menu
-    ("CA07-gym", "gym", "+15550000007", ["cancel"], datetime(2024, 1, 2, 9, 0)),
+    (SID[5], "acme", "+15550000005", ["cancel", "#12345678#", "accept"], datetime(2024, 5, 1, 9, 20)),
+    (SID[6], "acme", "+15550000006", [], datetime(2024, 5, 1, 9, 25)),  # hangs up at the menu
+    (SID[7], "gym", "+15550000007", ["cancel"], datetime(2024, 1, 2, 9, 0)),
 ]
 #: acme with a second retention offer between the first and the confirmation
 SECOND_OFFER = """
@@ -115,14 +117,14 @@ def test_a_second_retention_offer_is_a_regression(production: str, second_offer:
     result = from_store(second_offer, "--database", production)
     assert result.exit_code == 1, result.output
     assert result.stdout.splitlines() == [
-        "changed    CA01-spoken from +15550000001: outcome cancelled -> none (at last_offer), 4 -> 4 turn(s)",
-        "REGRESSION CA01-spoken: asked to cancel at turn 1 ('cancel') and reached 'cancelled' in 4 turn(s) (within "
+        f"changed    {SID[1]} from +15550000001: outcome cancelled -> none (at last_offer), 4 -> 4 turn(s)",
+        f"REGRESSION {SID[1]}: asked to cancel at turn 1 ('cancel') and reached 'cancelled' in 4 turn(s) (within "
         "4); now the call ends with no outcome (at last_offer) after 4 turn(s)",
-        "changed    CA02-keypad from +15550000002: outcome cancelled -> kept, 4 -> 4 turn(s)",
-        "REGRESSION CA02-keypad: asked to cancel at turn 1 ('#9') and reached 'cancelled' in 4 turn(s) (within 4); "
+        f"changed    {SID[2]} from +15550000002: outcome cancelled -> kept, 4 -> 4 turn(s)",
+        f"REGRESSION {SID[2]}: asked to cancel at turn 1 ('#9') and reached 'cancelled' in 4 turn(s) (within 4); "
         "now the call ends 'kept' after 4 turn(s)",
-        "changed    CA04-late from +15550000004: outcome cancelled -> none (at last_offer), 6 -> 6 turn(s)",
-        "REGRESSION CA04-late: asked to cancel at turn 3 ('cancel') and reached 'cancelled' in 4 turn(s) (within "
+        f"changed    {SID[4]} from +15550000004: outcome cancelled -> none (at last_offer), 6 -> 6 turn(s)",
+        f"REGRESSION {SID[4]}: asked to cancel at turn 3 ('cancel') and reached 'cancelled' in 4 turn(s) (within "
         "4); now the call ends with no outcome (at last_offer) after 6 turn(s)",
         "7 call(s) read, 5 replayed, 2 unchanged, 3 changed, 3 regression(s)",
     ]
@@ -135,15 +137,15 @@ def test_the_report_as_json(production: str, second_offer: Path) -> None:
     assert (report["flow"], report["logged_flow"], report["store"]) == ("acme", "acme", production)
     assert report["summary"] == {"read": 7, "replayed": 5, "unchanged": 2, "changed": 3, "regressions": 3}
     calls = {c["call_sid"]: c for c in report["calls"]}
-    assert list(calls) == ["CA01-spoken", "CA02-keypad", "CA03-billing", "CA04-late", "CA05-kept"]  # oldest first
-    spoken = calls["CA01-spoken"]
+    assert list(calls) == [SID[1], SID[2], SID[3], SID[4], SID[5]]  # oldest first
+    spoken = calls[SID[1]]
     assert spoken["answers"] == ["cancel", "#12345678", "cancel", "yes"]  # keys as the line got them
     assert spoken["old"] == {"outcome": "cancelled", "turns": 4, "node": "cancelled_goodbye",
                              "intents": ["intent 'cancel'", "data '12345678'", "intent 'cancel'", "intent 'yes'"]}
     assert spoken["new"] == {"outcome": None, "turns": 4, "node": "last_offer",
                              "intents": ["intent 'cancel'", "data '12345678'", "intent 'cancel'", "no_match"]}
     assert (spoken["changed"], spoken["regression"].startswith("asked to cancel at turn 1")) == (True, True)
-    kept = calls["CA05-kept"]  # asked to cancel, then took the offer: kept then, kept now
+    kept = calls[SID[5]]  # asked to cancel, then took the offer: kept then, kept now
     assert (kept["old"]["outcome"], kept["new"]["outcome"], kept["changed"], kept["regression"]) == \
         ("kept", "kept", False, None)
 
@@ -218,4 +220,4 @@ def test_replaying_a_store_on_either_database(store_url: tuple[str, str | None],
         store.close()
     assert report.summary() == "3 call(s) read, 2 replayed, 1 unchanged, 1 changed, 1 regression(s)"
     assert [(r.call.call_sid, r.outcome, r.turns, bool(r.regression)) for r in report.reruns] == [
-        ("CA04-late", None, 6, True), ("CA05-kept", "kept", 3, False)]
+        (SID[4], None, 6, True), (SID[5], "kept", 3, False)]
