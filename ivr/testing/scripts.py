@@ -50,6 +50,8 @@ EXPECTATIONS = {
                         "the outcome the script expects (its last 'outcome'), else 'cancelled'",
 }
 CALLER_STEPS = ("say", "press", "silence", "hang up")
+#: the most turns `turns_at_most` and `cancelled_within` may name (no call comes near it)
+MAX_TURNS = 1_000_000
 TOP_KEYS = ("flow", "path", "from", "description", "agent", "steps", "expect")
 
 
@@ -227,8 +229,8 @@ def _expect(raw: Any, path: tuple[str, ...], lines: LineNumbers, problems: list[
         if key not in EXPECTATIONS:
             problems.append(Problem(where, f"unknown expectation {key!r}; valid: {list(EXPECTATIONS)}",
                                     "unknown-key"))
-        elif key in ("turns_at_most", "cancelled_within") and not (isinstance(value, str) and value.isdigit()):
-            problems.append(Problem(where, f"{value!r} is not a whole number", "bad-value"))
+        elif key in ("turns_at_most", "cancelled_within") and not (isinstance(value, str) and _whole(value)):
+            problems.append(Problem(where, f"{value!r} is not a whole number from 0 to {MAX_TURNS}", "bad-value"))
         elif key == "ended" and value not in ("true", "false"):
             problems.append(Problem(where, f"{value!r} is not true or false", "bad-value"))
         elif key == "prompt_matches" and not _regex_ok(value):
@@ -246,10 +248,16 @@ def _expect(raw: Any, path: tuple[str, ...], lines: LineNumbers, problems: list[
     return Instruction("expect", checks, line=lines.get(path))
 
 
+def _whole(value: str) -> bool:
+    """ASCII digits up to MAX_TURNS: `str.isdigit` also takes '²', which `int` refuses, as it refuses more than
+    4300 digits."""
+    return re.fullmatch(r"0*[0-9]{1,7}", value) is not None and int(value) <= MAX_TURNS
+
+
 def _regex_ok(value: Any) -> bool:
     try:
         re.compile(value)
-    except (re.error, TypeError):
+    except (re.error, TypeError, OverflowError, RecursionError):  # 'a{99999999999}'; '(' nested thousands deep
         return False
     return True
 

@@ -175,8 +175,8 @@ def _valid(key: str, value: Any) -> bool:
         return False
     if key == "flow":
         return re.fullmatch(r"[A-Za-z0-9_-]+", value) is not None
-    if key in ("within", "caller_channel"):
-        return re.fullmatch(r"[0-9]+", value) is not None and int(value) >= (1 if key == "within" else 0)
+    if key in ("within", "caller_channel"):  # at most 7 digits: int() refuses more than 4300
+        return re.fullmatch(r"0*[0-9]{1,7}", value) is not None and int(value) >= (1 if key == "within" else 0)
     if key == "stt":
         return value in ENGINES
     return key == "description" or bool(value.strip())  # known_failure needs a reason

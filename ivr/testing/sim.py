@@ -10,13 +10,16 @@ transport) or any live URL, signing every request with `X-Twilio-Signature` like
     call.outcome, call.turns, call.transcript
 
 What it enforces, so tests catch what Twilio would reject: a TwiML content type, well-formed XML with a
-`<Response>` root, only the verbs and nesting Twilio allows, and an answer within 15 seconds; otherwise the
-caller hears Twilio's "application error" and the call ends (`call.errors` has Twilio's error code).
+`<Response>` root, only the verbs and nesting Twilio allows, URLs it can parse, HTTP redirects that end, an
+answer within 15 seconds, and at most 50 documents between two things the caller does (a `<Redirect>` loop);
+otherwise the caller hears Twilio's "application error" and the call ends (`call.errors` has Twilio's error code).
+Whatever a line answers, the simulator itself only ever raises `SimError`, for a test that misuses it.
 """
 
 from __future__ import annotations
 
 import io
+import re
 import secrets
 import time
 import xml.etree.ElementTree as ET
@@ -45,6 +48,10 @@ NESTING: dict[str, frozenset[str]] = {
     **{tag: SSML for tag in ("emphasis", "lang", "p", "prosody", "s")},
 }
 EMPTY_VERBS = frozenset({"Hangup", "Reject", "Pause"})
+#: documents a call may fetch between two actions of the caller: the limit Twilio documents for a message
+#: session (error 14106, "document retrieval limit reached": a self-referencing <Redirect> or action URL). A call
+#: would loop until its 4-hour limit, which a test cannot wait out
+MAX_DOCUMENTS = 50
 AgentAnswer = Literal["completed", "no-answer", "busy", "failed"]
 
 
@@ -90,6 +97,7 @@ class Call:
     waiting: Gather | None = None
     dial_answer: AgentAnswer = "completed"
     _since: int = 0  # transcript index of the caller's last action
+    _fetched: int = 0  # documents fetched since the caller's last action
 
     # -- what a test asks -------------------------------------------------------------------------------
 
@@ -118,8 +126,8 @@ class Call:
     @property
     def turns(self) -> int:
         """Completed turns: the app's own count when it says (`X-Ivr-Turns`), else the Gathers answered."""
-        reported = self.headers.get("x-ivr-turns", "")
-        return int(reported) if reported.isdigit() else self.answered
+        reported = _count(self.headers.get("x-ivr-turns", ""))
+        return reported if reported is not None else self.answered
 
     def conversation(self) -> str:
         return "\n".join(str(line) for line in self.transcript)
@@ -156,7 +164,7 @@ class Call:
 
     def hang_up(self) -> Call:
         if not self.ended:
-            self._since = len(self.transcript)
+            self._since, self._fetched = len(self.transcript), 0
             self._caller("hangs up")
             self._finish("completed")
         return self
@@ -168,7 +176,7 @@ class Call:
             raise SimError(f"the caller cannot {doing}: the call {self.sid} has ended ({self.status}); "
                            f"conversation so far:\n{self.conversation()}")
         gather, self.waiting = self.waiting, None
-        self._since = len(self.transcript)
+        self._since, self._fetched = len(self.transcript), 0
         return gather
 
     def _caller(self, text: str) -> None:
@@ -186,7 +194,12 @@ class Call:
         return self
 
     def _fetch(self, url: str, method: str, fields: Mapping[str, str]) -> None:
-        document = self.sim.request(self, url, method, fields)
+        self._fetched += 1
+        if self._fetched > MAX_DOCUMENTS:
+            document = self.sim._error(self, "14106", f"{url}: {MAX_DOCUMENTS} documents in a row without waiting "
+                                                      "for the caller (a <Redirect> or action URL that loops?)")
+        else:
+            document = self.sim.request(self, url, method, fields)
         if document is None:
             self.transcript.append(Event("ivr", APPLICATION_ERROR))
             self._finish("failed")
@@ -204,7 +217,7 @@ class Call:
                 self.waiting = _gather(verb, verbs[i + 1:], url)
                 return
             elif verb.tag == "Redirect":
-                self._fetch(urljoin(url, (verb.text or "").strip()), verb.get("method", "POST"), {})
+                self._fetch(_join(url, (verb.text or "").strip()), verb.get("method", "POST"), {})
                 return
             elif verb.tag == "Dial":
                 if self._dial(verb, url):
@@ -235,7 +248,7 @@ class Call:
         fields = {"DialCallStatus": self.dial_answer, "DialCallSid": "CA" + secrets.token_hex(16)}
         if self.dial_answer == "completed":
             fields["DialCallDuration"] = "42"
-        self._fetch(urljoin(url, action), verb.get("method", "POST"), fields)
+        self._fetch(_join(url, action), verb.get("method", "POST"), fields)
         return True
 
     def _finish(self, status: str) -> None:
@@ -248,13 +261,39 @@ class Call:
 
 
 def _gather(verb: ET.Element, rest: list[ET.Element], url: str) -> Gather:
-    num = verb.get("numDigits", "")
     return Gather(
-        action=urljoin(url, verb.get("action") or url), method=verb.get("method", "POST").upper(),
-        input=frozenset(verb.get("input", "dtmf").split()), num_digits=int(num) if num.isdigit() else None,
+        action=_join(url, verb.get("action") or url), method=verb.get("method", "POST").upper(),
+        input=frozenset(verb.get("input", "dtmf").split()), num_digits=_count(verb.get("numDigits", "")),
         finish_on_key=verb.get("finishOnKey", "#"),
         action_on_empty_result=verb.get("actionOnEmptyResult", "false").lower() == "true",
         hints=verb.get("hints", ""), rest=rest, url=url)
+
+
+def _count(text: str) -> int | None:
+    """A whole number as Twilio writes one (ASCII digits), or None: `str.isdigit` also takes '²', which `int`
+    refuses, and `int` refuses numbers of more than 4300 digits."""
+    return int(text) if re.fullmatch(r"[0-9]{1,9}", text) else None
+
+
+def _join(base: str, ref: str) -> str:
+    """`ref` resolved against `base`, or `ref` as it is where it cannot be (`http://[::1`): the request for it
+    then fails as Twilio's does, with error 11100."""
+    try:
+        return urljoin(base, ref)
+    except ValueError:
+        return ref
+
+
+def _url_problem(url: str) -> str | None:
+    """Why Twilio could not request `url` (error 11100, invalid URL format), or None."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - parsing the port is what raises on 'h:abc'
+    except ValueError as exc:
+        return str(exc)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return "not an http(s) URL"
+    return None
 
 
 def check_twiml(text: str) -> ET.Element:
@@ -265,6 +304,8 @@ def check_twiml(text: str) -> ET.Element:
         root = ET.fromstring(text)
     except ET.ParseError as exc:
         raise ValueError(f"12100: the document is not well-formed XML: {exc}") from exc
+    except ValueError as exc:  # text no XML parser takes: a lone surrogate, a declared multi-byte encoding
+        raise ValueError(f"12100: the document cannot be read as XML: {exc}") from exc
     if root.tag != "Response":
         raise ValueError(f"12102: the root element is <{root.tag}>, not <Response>")
     _check_nesting(root)
@@ -301,7 +342,9 @@ class _Wsgi:
             answer = self._once(method, url, body, headers)
             if answer.status_code not in (301, 302, 303, 307, 308) or "location" not in answer.headers:
                 return answer
-            url = urljoin(url, answer.headers["location"])
+            url = _join(url, answer.headers["location"])
+            if _url_problem(url):
+                return answer
             if answer.status_code in (301, 302, 303):
                 method, body = "GET", b""
         return answer
@@ -355,7 +398,7 @@ class Simulator:
              sid: str | None = None, dial_answer: AgentAnswer = "completed") -> Call:
         """Place a call to the webhook at `path` and run its TwiML until the caller is asked for something."""
         call = Call(self, sid or "CA" + secrets.token_hex(16), caller, called, dial_answer=dial_answer)
-        call._fetch(urljoin(self.base_url + "/", path.lstrip("/")), "POST", {"CallStatus": "ringing"})
+        call._fetch(_join(self.base_url + "/", path.lstrip("/")), "POST", {"CallStatus": "ringing"})
         return call
 
     def params(self, call: Call, fields: Mapping[str, str]) -> dict[str, str]:
@@ -368,7 +411,10 @@ class Simulator:
                 twiml: bool = True) -> list[ET.Element] | None:
         """One signed webhook request; the TwiML document's verbs, or None (and the error noted on the call)
         where Twilio would give up: an HTTP error, a slow answer, a wrong content type, invalid TwiML."""
-        url = urljoin(self.base_url + "/", url)
+        url = _join(self.base_url + "/", url)
+        problem = _url_problem(url)
+        if problem:
+            return self._error(call, "11100", f"{url!r} is not a URL Twilio can request: {problem}")
         params = self.params(call, fields)
         signed = url if method.upper() == "POST" else _with_query(url, params)
         headers = {"X-Twilio-Signature": self.validator.compute_signature(signed, params if method.upper() ==
@@ -385,7 +431,7 @@ class Simulator:
                 response = self.client.post(url, data=params, headers=headers)
         except httpx.TimeoutException:
             return self._error(call, "11200", f"{url} did not answer within {self.timeout:.0f} s")
-        except httpx.HTTPError as exc:
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:
             return self._error(call, "11200", f"{url}: {exc}")
         elapsed = time.perf_counter() - began
         if not twiml:
@@ -394,6 +440,11 @@ class Simulator:
             return self._error(call, "11200", f"{url} took {elapsed:.1f} s (Twilio waits {self.timeout:.0f} s)")
         if response.status_code >= 400:
             return self._error(call, "11200", f"{url} answered HTTP {response.status_code}")
+        if 300 <= response.status_code < 400:  # the redirects did not end, or went nowhere Twilio can go
+            where = response.headers.get("location")
+            return self._error(call, "11215" if where else "11216", f"{url} answered HTTP {response.status_code}"
+                               + (f" to {where!r}, and redirected too many times or to an invalid URL" if where
+                                  else " without a Location"))
         call.headers = {k.lower(): unquote(v) for k, v in response.headers.items()
                         if k.lower().startswith("x-ivr-")}
         kind = response.headers.get("content-type", "").split(";")[0].strip().lower()

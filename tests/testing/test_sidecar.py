@@ -52,6 +52,11 @@ MALFORMED: dict[str, tuple[str, type[IvrError], str]] = {
     "within-a-fraction": ("flow: acme\nwithin: 4.5\n", SidecarError, f"{FILE}:2: within: '4.5': {WITHIN}"),
     "within-superscript": ("flow: acme\nwithin: '²'\n", SidecarError, f"{FILE}:2: within: '²': {WITHIN}"),
     "within-empty": ("flow: acme\nwithin:\n", SidecarError, f"{FILE}:2: within: '': {WITHIN}"),
+    # found by fuzzing (tests/fuzz/test_fuzz_readers.py): int() raised ValueError on more than 4300 digits
+    "within-past-what-int-converts": ("flow: acme\nwithin: " + "9" * 5000 + "\n", SidecarError,
+                                      f"{FILE}:2: within: '{'9' * 5000}': {WITHIN}"),
+    "channel-past-what-int-converts": ("flow: acme\nwithin: 4\ncaller_channel: " + "1" * 4400 + "\n", SidecarError,
+                                       f"{FILE}:3: caller_channel: '{'1' * 4400}': {CHANNEL}"),
     "outcome-empty": ("flow: acme\noutcome: ''\n", SidecarError, f"{FILE}:2: outcome: '': {OUTCOME}"),
     "outcome-a-mapping": ("flow: acme\noutcome: {is: cancelled}\n", SidecarError,
                           f"{FILE}:2: outcome: {{'is': 'cancelled'}}: {OUTCOME}"),

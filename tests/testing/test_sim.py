@@ -18,7 +18,7 @@ from twilio.twiml.voice_response import Say, VoiceResponse
 
 from ivr.errors import SimError
 from ivr.line.store import Store
-from ivr.testing.sim import APPLICATION_ERROR, Call, Event, Simulator
+from ivr.testing.sim import APPLICATION_ERROR, MAX_DOCUMENTS, Call, Event, Simulator, check_twiml
 from tests.conftest import TOKEN, make_app, serving
 
 ACCOUNT = "AC" + "0" * 32
@@ -504,6 +504,82 @@ def test_a_rejected_call_ends_busy_or_unanswered(line: Place, reject: str, statu
     call, app = line({"/voice": twiml(reject, "<Say>never said</Say>"), "/status": ""}, status_callback="/status")
     assert (call.transcript, call.status) == ([], status)
     assert [hit.fields["CallStatus"] for hit in app.to("/status")] == [status]
+
+
+# -- what fuzzing found (tests/fuzz/test_fuzz_readers.py): a line's odd answers end the call, never crash the test ---
+
+
+@pytest.mark.parametrize(("pages", "code", "error"), [
+    pytest.param({"/voice": twiml("<Redirect>/voice</Redirect>")}, "14106",
+                 f"14106: http://localhost/voice: {MAX_DOCUMENTS} documents in a row without waiting for the caller "
+                 "(a <Redirect> or action URL that loops?)", id="redirect-loop"),
+    pytest.param({"/voice": twiml(f'<Dial action="/voice"><Number>{AGENT}</Number></Dial>')}, "14106", None,
+                 id="dial-action-loop"),
+    pytest.param({"/voice": twiml("<Redirect>http://h:abc/</Redirect>")}, "11100",
+                 "11100: 'http://h:abc/' is not a URL Twilio can request: Port could not be cast to integer value as "
+                 "'abc'", id="port-not-a-number"),
+    pytest.param({"/voice": twiml("<Redirect>http://[::1</Redirect>")}, "11100",
+                 "11100: 'http://[::1' is not a URL Twilio can request: Invalid IPv6 URL", id="ipv6-unclosed"),
+    pytest.param({"/voice": twiml("<Redirect>mailto:a@b</Redirect>")}, "11100",
+                 "11100: 'mailto:a@b' is not a URL Twilio can request: not an http(s) URL", id="not-http"),
+    pytest.param({"/voice": Page("", status=302, content_type="text/html", headers=(("Location", "/voice"),))},
+                 "11215", None, id="http-redirect-loop"),
+    pytest.param({"/voice": Page("", status=302, content_type="text/html")}, "11216",
+                 "11216: http://localhost/voice answered HTTP 302 without a Location", id="http-redirect-nowhere"),
+])
+def test_what_twilio_cannot_follow_ends_the_call(line: Place, pages: dict[str, str | Page], code: str,
+                                                  error: str | None) -> None:
+    call, _ = line(pages)
+    assert_failed_with(call, code)
+    if error is not None:
+        assert call.errors == [error]
+
+
+@pytest.mark.parametrize("location", ["http://[::1", "http://h:abc/"])
+def test_an_http_redirect_to_a_url_twilio_cannot_request_is_error_11215(location: str) -> None:
+    def answer(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        start_response("302 Found", [("Location", location), ("Content-Type", "text/html")])  # Flask refuses these
+        return [b""]
+
+    sim = Simulator(answer, auth_token=TOKEN)
+    call = sim.call("/voice")
+    assert_failed_with(call, "11215")
+    assert call.errors == [f"11215: http://localhost/voice answered HTTP 302 to {location!r}, and redirected too many "
+                           "times or to an invalid URL"]
+
+
+def test_a_loop_is_cut_after_the_document_limit_each_time_the_caller_acts(line: Place) -> None:
+    call, app = line({"/voice": twiml('<Gather action="/loop" numDigits="1"/>'),
+                      "/loop": twiml("<Redirect>/loop</Redirect>")})
+    call.press("1")
+    assert_failed_with(call, "14106")
+    assert len(app.to("/loop")) == MAX_DOCUMENTS
+
+
+def test_a_gather_action_twilio_cannot_request_fails_when_the_caller_answers(line: Place) -> None:
+    call, _ = line({"/voice": twiml('<Gather action="http://[::1" numDigits="1"><Say>Press 1</Say></Gather>')})
+    assert call.waiting is not None
+    call.press("1")
+    assert_failed_with(call, "11100")
+
+
+@pytest.mark.parametrize("num_digits", ["\u00b2", "\u0663", "9" * 5000, "-1", "1.5", ""])
+def test_a_num_digits_that_is_not_a_whole_number_sets_no_limit(line: Place, num_digits: str) -> None:
+    call, app = line({"/voice": twiml(f'<Gather numDigits="{num_digits}" action="/next"/>'),
+                      "/next": twiml("<Hangup/>")})
+    call.press("123#")
+    assert [hit.fields["Digits"] for hit in app.to("/next")] == ["123"]
+
+
+@pytest.mark.parametrize(("reported", "turns"), [("3", 3), ("\u00b2", 0), ("9" * 5000, 0), ("", 0), ("-1", 0)])
+def test_turns_the_app_reports_count_only_as_a_whole_number(line: Place, reported: str, turns: int) -> None:
+    call, _ = line({"/voice": Page(twiml("<Hangup/>"), headers=(("X-Ivr-Turns", reported),))})
+    assert call.turns == turns
+
+
+def test_text_no_xml_parser_takes_is_error_12100() -> None:
+    with pytest.raises(ValueError, match=r"^12100: the document cannot be read as XML: 'utf-8' codec can't encode"):
+        check_twiml("<Response><Say>\ud800</Say></Response>")
 
 
 # -- misuse ----------------------------------------------------------------------------------------------------
