@@ -56,5 +56,6 @@ bench: setup
 	$(PY) bench/sim_throughput.py
 	$(PY) bench/audio_robustness.py
 	$(PY) bench/long_recording_memory.py
+	$(PY) bench/faults.py
 	$(PY) bench/replay_speed.py
 	$(PY) bench/accuracy.py
