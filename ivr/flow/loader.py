@@ -4,12 +4,18 @@ The only module that reads flow files or imports YAML. Flows are composed with P
 every scalar stays a string — YAML 1.1 would turn `yes`/`no`/`on`/`off` into booleans, `yes:` and `1:` would then
 collide as keys (True == 1) and a route would silently vanish. We walk the node tree ourselves to reject
 duplicate keys (which PyYAML silently overwrites) and to remember the line of every key path.
+
+Every file is read within `Limits` (`ivr.flow.values`), from the environment unless a caller passes its own: the
+size is checked before the file is read, the nesting while YAML is composed (PyYAML composes recursively, so a
+1 KB file of `[[[[...` would otherwise end in RecursionError) and the values while aliases are expanded.
 """
 
 from __future__ import annotations
 
+import os
 import re
-from dataclasses import dataclass, field
+from bisect import bisect_left
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, get_args
 
@@ -18,6 +24,7 @@ from pydantic import BaseModel, ValidationError
 
 from ivr.errors import FlowError, FlowFileError, Problem, nearest_line
 from ivr.flow import model
+from ivr.flow.values import Limits, excerpt, shown
 
 LineNumbers = dict[tuple[str, ...], int]
 
@@ -33,9 +40,40 @@ class Source:
         return nearest_line(tuple(path), self.lines)
 
 
-def _compose(text: str, file: str) -> yaml.Node | None:
+class _TooDeep(Exception):
+    def __init__(self, line: int, depth: int) -> None:
+        self.line, self.depth = line, depth
+
+
+class _BoundedLoader(yaml.BaseLoader):
+    """PyYAML's BaseLoader (every scalar a string) whose composer refuses to nest deeper than a limit, before
+    its recursion can exhaust the stack."""
+
+    def __init__(self, text: str, max_nesting: int) -> None:
+        super().__init__(text)
+        self.max_nesting = max_nesting
+        self.depth = -1  # the root node is at depth 0, a value at key path (a, b) at depth 2
+
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
+        self.depth += 1
+        try:
+            if self.depth > self.max_nesting:
+                event: yaml.Event = self.peek_event()  # type: ignore[no-untyped-call]
+                mark = event.start_mark
+                raise _TooDeep(mark.line + 1 if mark is not None else 1, self.depth)
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
+
+
+def _compose(text: str, file: str, limits: Limits) -> yaml.Node | None:
+    loader: _BoundedLoader | None = None
     try:
-        return yaml.compose(text, Loader=yaml.BaseLoader)
+        loader = _BoundedLoader(text, limits.max_nesting)  # its reader rejects unprintable characters at once
+        return loader.get_single_node()
+    except _TooDeep as exc:
+        raise FlowFileError(f"{file}:{exc.line}: " + limits.exceeded("max_nesting", f"nested {exc.depth} levels deep",
+                                                                     " levels")) from None
     except yaml.reader.ReaderError as exc:
         line, column = _line_col(text, exc.position)
         raise FlowFileError(f"{file}:{line}: not valid YAML: unacceptable character {chr(exc.character)!r} in "
@@ -49,6 +87,9 @@ def _compose(text: str, file: str) -> yaml.Node | None:
         raise FlowFileError(f"{file}{where}: not valid YAML: {what}") from None
     except yaml.YAMLError as exc:
         raise FlowFileError(f"{file}: not valid YAML: {exc}") from None
+    finally:
+        if loader is not None:
+            loader.dispose()
 
 
 def _line_col(text: str, position: int) -> tuple[int, int]:
@@ -67,13 +108,6 @@ PATTERN_MESSAGES = {
               "or a 'sip:' or 'client:' address",
 }
 
-#: phrases for intents a flow may use without declaring them; a flow's own declaration replaces these
-
-
-#: aliases can make a tiny file expand to gigabytes ("billion laughs"); no real flow comes near this
-MAX_VALUES = 200_000
-
-
 #: keys whose values are DTMF keys, where an unquoted `#` starts a YAML comment instead (`finish_on_key: #` is
 #: empty; `- #` in a list of keys is empty; a line `#: agent` in a key map is a comment, and key '#' is lost);
 #: a sidecar's `said` list holds keys as `#1234`
@@ -85,22 +119,30 @@ _LOST_KEY = re.compile(r"#\s*:(?:\s|$)")
 class _Composer:
     """Turns a composed YAML node into dicts, lists and strings, recording lines and duplicate keys."""
 
-    def __init__(self, text: str = "") -> None:
+    def __init__(self, text: str = "", file: str = "<flow>", limits: Limits | None = None) -> None:
         self.text = text.splitlines()
+        self.file = file
+        self.limits = limits if limits is not None else Limits()
         self.lines: LineNumbers = {}
         self.columns: dict[tuple[str, ...], int] = {}  # the column of each mapping key (for lost '#' keys)
         self.items: set[tuple[str, ...]] = set()  # the paths of list items
         self.commented: dict[tuple[str, ...], tuple[int, str]] = {}  # empty value -> (line, the comment's '#word')
         self.problems: list[Problem] = []
         self.inside: set[int] = set()  # ids of the collections being converted (a recursive alias loops)
-        self.values = 0
+        self.seen: set[int] = set()  # ids of the collections converted once: meeting one again is an alias
+        self.copying = 0  # how many aliased collections the value being converted is inside
+        self.copies = 0  # values converted inside aliased collections
 
     def plain(self, node: yaml.Node, path: tuple[str, ...]) -> Any:
         self.lines.setdefault(path, node.start_mark.line + 1)
-        self.values += 1
-        if self.values > MAX_VALUES:
-            raise FlowFileError(f"line {node.start_mark.line + 1}: the flow expands to more than {MAX_VALUES} "
-                                "values (nested YAML aliases?)")
+        if self.copying:  # aliases of aliases can make a tiny file expand to gigabytes ("billion laughs")
+            self.copies += 1
+            if self.copies > self.limits.max_alias_values:
+                raise FlowFileError(f"{self.file}:{node.start_mark.line + 1}: YAML aliases copy more than the limit "
+                                    f"of {self.limits.max_alias_values} values ({Limits.variable('max_alias_values')})")
+        if len(path) > self.limits.max_nesting:  # an alias can nest a value inside another again and again
+            raise FlowFileError(f"{self.file}:{node.start_mark.line + 1}: " + self.limits.exceeded(
+                "max_nesting", f"nested {len(path)} levels deep (through YAML aliases)", " levels"))
         if isinstance(node, yaml.ScalarNode):
             if node.value == "" and node.style is None:  # empty: was it a '#' meant as a key, read as a comment?
                 mark = node.start_mark
@@ -112,7 +154,10 @@ class _Composer:
             self.problems.append(Problem(path, "recursive YAML alias: the value contains itself")
                                  .located(None, self.lines[path]))
             return None
+        aliased = id(node) in self.seen
+        self.seen.add(id(node))
         self.inside.add(id(node))
+        self.copying += aliased
         try:
             if isinstance(node, yaml.SequenceNode):
                 self.items.update((*path, str(i)) for i in range(len(node.value)))
@@ -120,6 +165,7 @@ class _Composer:
             return self._mapping(node, path)
         finally:
             self.inside.discard(id(node))
+            self.copying -= aliased
 
     def _mapping(self, node: yaml.Node, path: tuple[str, ...]) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -152,13 +198,27 @@ class _Composer:
                 continue
             found.append(Problem(path, f"empty: YAML reads the '#' in '{key}{word}' as the start of a comment; "
                                        f'quote it: {key}"{word}"', HASH_COMMENT, line))
+        # the key a lost '#: ...' line belongs to: the last key before it, indented less. Swept in line order
+        # with a stack of keys of increasing columns (a later key indented as much or less hides earlier ones),
+        # so a file of many keys and many such lines takes n log n, not n x m
+        keys = sorted(self.columns, key=self.lines.__getitem__)
+        stack: list[tuple[str, ...]] = []
+        columns: list[int] = []  # the column of each key on the stack, increasing
+        next_key = 0
         for number, raw in enumerate(self.text, 1):
+            while next_key < len(keys) and self.lines[keys[next_key]] < number:
+                column = self.columns[keys[next_key]]
+                while columns and columns[-1] >= column:
+                    stack.pop()
+                    columns.pop()
+                stack.append(keys[next_key])
+                columns.append(column)
+                next_key += 1
             body = raw.lstrip()
             if not _LOST_KEY.match(body):
                 continue
-            indent = len(raw) - len(body)
-            before = [p for p, c in self.columns.items() if c < indent and self.lines[p] < number]
-            parent = max(before, key=self.lines.__getitem__, default=None)
+            below = bisect_left(columns, len(raw) - len(body))
+            parent = stack[below - 1] if below else None
             if parent is not None and parent[-1] == "keys":
                 written = body.rstrip()
                 quoted = '"#"' + written[1:]
@@ -222,9 +282,9 @@ def _translate(err: Any, data: Any) -> Problem:
         return Problem((*path, "type"), f"unknown node type {err['ctx']['tag']!r}; valid types: "
                                         f"{list(model.NODE_TYPES)}", "unknown-node-type")
     if kind == "string_pattern_mismatch" and path and path[-1] in PATTERN_MESSAGES:
-        return Problem(path, f"{value!r} {PATTERN_MESSAGES[path[-1]]}", "bad-value")
+        return Problem(path, f"{_describe(value)} {PATTERN_MESSAGES[path[-1]]}", "bad-value")
     if kind.startswith(("greater_than", "less_than")):
-        return Problem(path, f"{value!r} is out of range: {err['msg'].lower()}", "bad-value")
+        return Problem(path, f"{_describe(value)} is out of range: {err['msg'].lower()}", "bad-value")
     template = _MESSAGES.get(kind)
     if template is None:
         return Problem(path, err["msg"].removeprefix("Value error, "), "bad-value")
@@ -233,21 +293,22 @@ def _translate(err: Any, data: Any) -> Problem:
                    "missing-key" if kind == "union_tag_not_found" else "bad-value")
 
 
-#: pydantic error type -> a designer's message ({value!r} is the bad value, {what} describes it)
+#: pydantic error type -> a designer's message ({what} is the bad value: `!r`, cut if long, or 'a list'...)
 _MESSAGES = {
     "union_tag_not_found": "missing required key 'type'; valid types: {types}",
-    "literal_error": "{value!r} is not one of {expected}",
-    "int_parsing": "expected a whole number, got {value!r}",
-    "int_from_float": "expected a whole number, got {value!r}",
-    "float_parsing": "expected a number, got {value!r}",
-    "bool_parsing": "expected true or false, got {value!r}",
+    "literal_error": "{what} is not one of {expected}",
+    "int_parsing": "expected a whole number, got {what}",
+    "int_from_float": "expected a whole number, got {what}",
+    "int_parsing_size": "expected a whole number, got {what}: too many digits",
+    "float_parsing": "expected a number, got {what}",
+    "bool_parsing": "expected true or false, got {what}",
     "dict_type": "expected a mapping of keys, got {what}",
     "model_type": "expected a mapping of keys, got {what}",
     "model_attributes_type": "expected a mapping of keys, got {what}",
     "tuple_type": "expected a list, got {what}",
     "list_type": "expected a list, got {what}",
     "string_type": "expected text, got {what}",
-    "string_pattern_mismatch": "{value!r} does not match the pattern {pattern!r}",
+    "string_pattern_mismatch": "{what} does not match the pattern {pattern!r}",
 }
 
 
@@ -265,7 +326,7 @@ def _describe(value: Any) -> str:
         return "a mapping"
     if isinstance(value, list):
         return "a list"
-    return repr(value)
+    return excerpt(value) if isinstance(value, str) else repr(value)
 
 
 def _raw_references(data: dict[str, Any]) -> list[Problem]:
@@ -277,14 +338,26 @@ def _raw_references(data: dict[str, Any]) -> list[Problem]:
     return []
 
 
-def read_mapping(text: str, file: str, kind: str, needs: str) -> tuple[dict[str, Any], LineNumbers, list[Problem]]:
+def current_limits(limits: Limits | None = None) -> Limits:
+    """`limits`, else the defaults with the environment's `IVR_MAX_*` settings (`Limits.from_env`)."""
+    return limits if limits is not None else Limits.from_env(os.environ)
+
+
+def read_mapping(text: str, file: str, kind: str, needs: str,
+                 limits: Limits | None = None) -> tuple[dict[str, Any], LineNumbers, list[Problem]]:
     """YAML `text` (a `kind` of file: flow, call script) as plain dicts, lists and strings, with the line of
     every key path and the problems found on the way (duplicate keys, recursive aliases); `needs` tells what an
-    empty file lacks."""
-    root = _compose(text, file)
+    empty file lacks. Past a limit of `limits` (size, nesting, values) it is a `FlowFileError`."""
+    limits = current_limits(limits)
+    if len(text) * 4 > limits.max_file_bytes:  # UTF-8 takes at most 4 bytes a character: measure only if close
+        size = len(text.encode("utf-8", "surrogatepass"))
+        if size > limits.max_file_bytes:
+            raise FlowFileError(f"{file}: " + limits.exceeded("max_file_bytes", f"the {kind} is {size} bytes",
+                                                              " bytes"))
+    root = _compose(text, file, limits)
     if root is None:
         raise FlowFileError(f"{file}: the file is empty; {needs}")
-    composer = _Composer(text)
+    composer = _Composer(text, file, limits)
     data = composer.plain(root, ())
     if not isinstance(data, dict):
         raise FlowFileError(f"{file}:1: a {kind} file must be a mapping of keys, got {_describe(data)}")
@@ -293,16 +366,20 @@ def read_mapping(text: str, file: str, kind: str, needs: str) -> tuple[dict[str,
 
 def unshadowed(problems: list[Problem], more: list[Problem]) -> list[Problem]:
     """`problems` plus those of `more` not about a value a `#` comment emptied (its own message says why)."""
-    commented = [p.path for p in problems if p.code == HASH_COMMENT]
-    return problems + [p for p in more if not any(p.path[:len(c)] == c for c in commented)]
+    commented = {p.path for p in problems if p.code == HASH_COMMENT}
+    if not commented:
+        return problems + more
+    return problems + [p for p in more if not any(p.path[:end] in commented for end in range(len(p.path) + 1))]
 
 
-def parse_flow(text: str, file: str = "<flow>") -> tuple[model.Flow, Source]:
-    """Validate YAML `text` into a `Flow`; raise `FlowError`/`FlowFileError` naming `file` and lines."""
+def parse_flow(text: str, file: str = "<flow>", limits: Limits | None = None) -> tuple[model.Flow, Source]:
+    """Validate YAML `text` into a `Flow`; raise `FlowError`/`FlowFileError` naming `file` and lines. `limits`
+    bounds size, nesting, text and names (default: `Limits.from_env(os.environ)`)."""
+    limits = current_limits(limits)
     data, lines, problems = read_mapping(text, file, "flow",
-                                         "a flow needs at least 'name', 'start', 'outcomes' and 'nodes'")
+                                         "a flow needs at least 'name', 'start', 'outcomes' and 'nodes'", limits)
     try:
-        flow = model.Flow.model_validate(data)
+        flow = model.Flow.model_validate(data, context={"limits": limits})
     except ValidationError as exc:
         problems = unshadowed(problems, [_translate(e, data) for e in exc.errors(include_url=False)]
                               + _raw_references(data))
@@ -310,33 +387,47 @@ def parse_flow(text: str, file: str = "<flow>") -> tuple[model.Flow, Source]:
         problems = unshadowed(problems, list(exc.problems))
     if problems:
         located = FlowError(problems).located(file, lines).problems
-        raise FlowError(sorted(located, key=lambda p: p.line or 0))
+        raise FlowError(sorted((replace(p, path=tuple(map(shown, p.path))) for p in located),
+                               key=lambda p: p.line or 0))
     return flow, Source(file, lines)
 
 
-def read_text(path: Path, kind: str = "flow") -> str:
+def read_text(path: Path, kind: str = "flow", limits: Limits | None = None) -> str:
     """A flow or call script file as text; an unreadable file is a `FlowFileError` naming it (and, for text that
-    is not UTF-8, the line and column)."""
+    is not UTF-8, the line and column). A file larger than `limits.max_file_bytes` is refused before it is read
+    (and no more than that is ever read, should it grow or not be a regular file)."""
+    limits = current_limits(limits)
+    limit = limits.max_file_bytes
     try:
-        return path.read_bytes().decode("utf-8")
+        size = path.stat().st_size
+        if size > limit:
+            raise FlowFileError(f"{path}: " + limits.exceeded("max_file_bytes", f"the {kind} file is {size} bytes",
+                                                              " bytes"))
+        with path.open("rb") as stream:
+            raw = stream.read(limit + 1)
     except FileNotFoundError:
         raise FlowFileError(f"{path}: no such {kind} file") from None
     except IsADirectoryError:
         raise FlowFileError(f"{path}: is a directory, not a {kind} file") from None
+    except OSError as exc:
+        raise FlowFileError(f"{path}: cannot read: {exc.strerror}") from None
+    if len(raw) > limit:  # it grew since, or is a pipe or a device
+        raise FlowFileError(f"{path}: the {kind} file holds more than the limit of {limit} bytes "
+                            f"({Limits.variable('max_file_bytes')})")
+    try:
+        return raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raw = path.read_bytes()
         line = raw[:exc.start].count(b"\n") + 1
         column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
         raise FlowFileError(f"{path}:{line}: not UTF-8 text: byte 0x{raw[exc.start]:02x} in column {column}; "
                             f"save the {kind} as UTF-8") from None
-    except OSError as exc:
-        raise FlowFileError(f"{path}: cannot read: {exc.strerror}") from None
 
 
-def load_flow(path: str | Path) -> tuple[model.Flow, Source]:
-    """Read and validate one flow file."""
+def load_flow(path: str | Path, limits: Limits | None = None) -> tuple[model.Flow, Source]:
+    """Read and validate one flow file within `limits` (default: `Limits.from_env(os.environ)`)."""
     path = Path(path)
-    return parse_flow(read_text(path), str(path))
+    limits = current_limits(limits)
+    return parse_flow(read_text(path, "flow", limits), str(path), limits)
 
 
 def audio_dir(flow_file: str | Path) -> Path:

@@ -4,17 +4,19 @@ A flow is data: nodes keyed by id (`ivr.flow.nodes`), intents declared once, glo
 node hears, and the outcomes a call can end in. Pydantic validates the shape (key paths and a JSON Schema for
 editors come with it); `ivr.flow.references.check_references` then checks what a schema cannot: that every target
 is a node, every intent is declared, every `{variable}` exists. Nothing here reads files: `loader.py` turns YAML
-text into these values.
+text into these values. `ivr.flow.values.Limits` bounds a flow's size, text and names: pass your own as
+`Flow.model_validate(data, context={"limits": Limits(...)})`; without one the defaults hold.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from functools import cached_property
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, Field, model_validator
+from pydantic import AfterValidator, Field, ValidationInfo, model_validator
 
+from ivr.errors import FlowError, Problem
 from ivr.flow.nodes import *  # noqa: F403  (the model's parts are part of its namespace: `f.GatherNode`)
 from ivr.flow.nodes import (
     BUILTIN_INTENTS,
@@ -30,8 +32,8 @@ from ivr.flow.nodes import (
     Strings,
     Target,
 )
-from ivr.flow.references import check_references
-from ivr.flow.values import FrozenDict, freeze
+from ivr.flow.references import check_limits, check_references
+from ivr.flow.values import FrozenDict, freeze, limits_of, scan
 
 
 class Flow(Model):
@@ -51,9 +53,29 @@ class Flow(Model):
     defaults: Defaults = Defaults()
     nodes: Annotated[dict[str, AnyNode], AfterValidator(freeze)]
 
+    @model_validator(mode="before")
+    @classmethod
+    def _scan(cls, data: Any, info: ValidationInfo) -> Any:
+        """Before any validation: nesting, characters TwiML cannot carry, over-long text and too many nodes (so a
+        huge flow is refused before it is built)."""
+        limits = limits_of(info.context)
+        problems = scan(data, limits)
+        nodes = data.get("nodes") if isinstance(data, dict) else None
+        if isinstance(nodes, dict) and len(nodes) > limits.max_nodes:
+            problems.append(Problem(("nodes",), limits.exceeded("max_nodes", f"{len(nodes)} nodes"), "over-limit"))
+        if problems:
+            raise FlowError(problems)
+        return data
+
     @model_validator(mode="after")
-    def _references(self) -> Flow:
-        check_references(self)
+    def _references(self, info: ValidationInfo) -> Flow:
+        problems = check_limits(self, limits_of(info.context))
+        try:
+            check_references(self)
+        except FlowError as exc:
+            problems += exc.problems
+        if problems:
+            raise FlowError(problems)
         return self
 
     @cached_property

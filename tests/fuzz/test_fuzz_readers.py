@@ -28,6 +28,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -42,6 +43,8 @@ from ivr.testing.scripts import EXPECTATIONS, TOP_KEYS, parse_script
 from ivr.testing.sidecar import KEYS, parse_sidecar
 from ivr.testing.sim import NESTING, Simulator, check_twiml
 from tests.conftest import ACME
+
+pytestmark = pytest.mark.fuzz  # deselect locally with -m "not fuzz"; IVR_FUZZ_EXAMPLES sets the budget
 
 EXAMPLES = int(os.environ.get("IVR_FUZZ_EXAMPLES", "40"))
 FUZZ = settings(max_examples=EXAMPLES, deadline=None,
