@@ -479,7 +479,8 @@ def parse_args() -> argparse.Namespace:
 def main() -> int:
     args = parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # killed: still stop the servers (finally, below)
-    token, prefix = secrets.token_hex(16), "CA" + secrets.token_hex(8)
+    # CallSids in Twilio's format (CA and 32 hex digits): this prefix, a digit per app, the call's 8-digit number
+    token, prefix = secrets.token_hex(16), "CA" + secrets.token_hex(12)[:23]
     tmp = Path(tempfile.mkdtemp(prefix="ivr-webhook-load-"))
     url = args.database or f"sqlite:///{tmp / 'calls.db'}"
     gunicorn = [sys.executable, "-m", "gunicorn", "--workers", str(args.workers), "--worker-class",
@@ -514,7 +515,7 @@ async def bench(args: argparse.Namespace, url: str, token: str, prefix: str, bar
         (f"think {think:g}s", args.latency_seconds, think) for think in args.think]
     runs = {(phase, s.name): Run(s.name, phase) for phase, _, _ in phases for s in (bare, ours)}
     try:
-        clients = {s.name: Client(http, s, token, f"{prefix}{s.name[0]}", s is ours, plans, ledger)
+        clients = {s.name: Client(http, s, token, f"{prefix}{int(s is ours)}", s is ours, plans, ledger)
                    for s in (bare, ours)}
         for server in (bare, ours):  # warm-up: one call each of 20 callers: every worker fills its caches
             await drive(clients[server.name], Run(server.name, "warm-up"), min(args.calls, 20), 0, 0, hang_up=False)

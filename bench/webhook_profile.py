@@ -64,7 +64,7 @@ def run(args: argparse.Namespace, url: str) -> None:
     token = secrets.token_hex(16)
     app = create_app([ROOT / FLOW], Settings(auth_token=token, database_url=url))
     client, validator, plans = app.test_client(), RequestValidator(token), scripts(6)
-    prefix, turns = "CA" + secrets.token_hex(8), 0
+    prefix, turns = "CA" + secrets.token_hex(12), 0  # with the call's 8-digit number: Twilio's CA + 32 hex digits
 
     def call(n: int) -> int:
         sid, xml, plan = f"{prefix}{n:08d}", "", plans[kind_of(n)]
