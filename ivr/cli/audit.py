@@ -33,7 +33,8 @@ from ivr.errors import UsageError
 from ivr.line.settings import DEFAULT_DATABASE, ENVIRONMENT
 
 if TYPE_CHECKING:
-    from ivr.line.store import Apology, CallRecord, Cancellation, Store, Turn
+    from ivr.line.records import Apology, CallRecord, Cancellation, Turn
+    from ivr.line.store import Store
 
 #: the keys of one call in `ivr calls list --format json|csv`
 CALL_FIELDS = ("started_at", "call_sid", "flow", "caller", "called", "turns", "outcome", "ended", "node", "status")

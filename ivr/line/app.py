@@ -43,10 +43,11 @@ from ivr.files import flow_files
 from ivr.flow import model as f
 from ivr.flow.loader import audio_dir, audio_files, load_flow
 from ivr.flow.model import Flow
+from ivr.line.records import Apology, CommitUnknown, Turn, now
 from ivr.line.schema import SchemaMismatch
 from ivr.line.settings import ACCOUNT_SID, Settings
 from ivr.line.spool import Spool
-from ivr.line.store import Apology, CommitUnknown, Store, Turn, now
+from ivr.line.store import Store
 from ivr.line.webhook import SORRY_BROKEN, EffectHandler, Line
 
 #: the WSGI application `create_app` returns (Flask), named here so other layers need not import Flask

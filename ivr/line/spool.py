@@ -18,7 +18,7 @@ from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
-from ivr.line.store import Apology
+from ivr.line.records import Apology
 
 log = logging.getLogger("ivr.line.spool")
 

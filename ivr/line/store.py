@@ -28,11 +28,9 @@ import os
 import re
 import secrets
 import threading
-import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any, TypeVar
@@ -44,12 +42,9 @@ from sqlalchemy.exc import ArgumentError, IntegrityError, OperationalError, Prog
 from ivr.errors import StoreError
 from ivr.flow.engine import CONFIRMATION_DIGITS, confirmation_number
 from ivr.line import schema as tables
+from ivr.line import sqlite
+from ivr.line.records import Apology, CallRecord, Cancellation, CommitUnknown, Turn, aware, now
 from ivr.line.schema import apologies, calls, cancellations, effects, turns
-
-try:
-    import fcntl
-except ImportError:  # pragma: no cover - not POSIX: SQLite's own busy handler queues the writers
-    fcntl = None  # type: ignore[assignment]
 
 T = TypeVar("T")
 log = logging.getLogger("ivr.line.store")
@@ -106,66 +101,6 @@ class _Statements:
         if self.sqlite:
             return at.astimezone(UTC).replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
         return at
-
-
-@dataclass(frozen=True)
-class CallRecord:
-    call_sid: str
-    flow: str
-    account_sid: str
-    caller: str
-    called: str
-    started_at: datetime
-    updated_at: datetime
-    seq: int
-    state: dict[str, Any]
-    node: str
-    turns: int
-    outcome: str | None
-    ended: bool
-    status: str
-    said: str = ""
-
-
-@dataclass(frozen=True)
-class Turn:
-    """One webhook request of a call and the response it got (`seq` 0 is the call coming in)."""
-
-    seq: int
-    kind: str
-    node: str = ""
-    prompt: str = ""
-    heard: str = ""
-    confidence: float | None = None
-    digits: str = ""
-    intent: str = ""
-    next_node: str = ""
-    said: str = ""
-    twiml: str = ""
-    turns: int = 0
-    outcome: str | None = None
-    at: datetime | None = None
-
-
-@dataclass(frozen=True)
-class Cancellation:
-    confirmation: str
-    call_sid: str
-    node: str
-    flow: str
-    caller: str
-    account: str
-    account_sid: str
-    created_at: datetime
-
-
-def now() -> datetime:
-    return datetime.now(UTC)
-
-
-def _aware(value: datetime) -> datetime:
-    """SQLite hands datetimes back without their zone; everything is stored in UTC."""
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
 def normalise_url(url: str) -> str:
@@ -260,31 +195,6 @@ class Transaction:
             "args": json.dumps(args, sort_keys=True), "created_at": now()})
 
 
-class CommitUnknown(StoreError):
-    """A request's commit failed in a way that leaves its outcome unknown, and the store could not be asked
-    afterwards: whether the caller's turn was stored is not known (`key` finds out later)."""
-
-    def __init__(self, message: str, key: str) -> None:
-        super().__init__(message)
-        self.key = key
-
-
-@dataclass(frozen=True)
-class Apology:
-    """An apology a caller heard because the app could not carry on (the store failed, or a bug): kept in
-    `ivr_apologies`, or spooled on disk while the store is down. `key` is the failed request's (see
-    `CommitUnknown`) or a new one."""
-
-    key: str
-    call_sid: str
-    seq: int | None
-    at: datetime
-    flow: str
-    said: str
-    reason: str
-    committed: bool = False
-
-
 #: how long a request waits for another one's lock on the store, and how long one statement may run, in seconds
 LOCK_TIMEOUT, STATEMENT_TIMEOUT, CONNECT_TIMEOUT = 5.0, 10.0, 5
 
@@ -308,7 +218,7 @@ class Store:
             if self.in_memory:  # one database for every thread of this process (tests): one shared connection
                 options = {"poolclass": sa.pool.StaticPool, "connect_args": {"check_same_thread": False}}
             elif self.is_sqlite and read_only:  # never create the file, nor write to it
-                options = {"creator": _read_only_sqlite(str(parsed.database))}
+                options = {"creator": sqlite.read_only(str(parsed.database))}
             elif parsed.get_backend_name() == "postgresql":
                 # a request never waits unbounded: for the server, for another request's row lock, for a statement
                 options = {"pool_pre_ping": True, "connect_args": {
@@ -322,8 +232,8 @@ class Store:
             raise StoreError(f"{url!r} is not a database URL ivr can use: {_reason_text(exc)}; e.g. "
                              "sqlite:///ivr-calls.db or postgresql://host/db") from None
         if self.is_sqlite:
-            sa.event.listen(engine, "connect", _sqlite_pragmas(read_only, lock_timeout))
-            sa.event.listen(engine, "begin", _sqlite_begin)
+            sa.event.listen(engine, "connect", sqlite.pragmas(read_only, lock_timeout))
+            sa.event.listen(engine, "begin", sqlite.begin)
         if schema:
             engine = engine.execution_options(schema_translate_map={None: schema})
         self.engine, self.schema, self.read_only, self.lock_timeout = engine, schema, read_only, lock_timeout
@@ -417,11 +327,11 @@ class Store:
         on a file lock beside the database instead, for at most `lock_timeout`. An in-memory store has one
         connection, so its transactions simply take turns."""
         if self.in_memory:
-            return _TimedLock(threading.Lock(), self.lock_timeout)
+            return sqlite.TimedLock(threading.Lock(), self.lock_timeout)
         database = make_url(self.url).database
-        if not self.is_sqlite or not database or fcntl is None:
+        if not self.is_sqlite or not database or not sqlite.HAS_FILE_LOCKS:
             return nullcontext()
-        return _FileLock(f"{database}.lock", self.lock_timeout)
+        return sqlite.FileLock(f"{database}.lock", self.lock_timeout)
 
     @property
     def safe_url(self) -> str:
@@ -556,7 +466,7 @@ class Store:
         if call_sid:
             query = query.where(apologies.c.call_sid == call_sid)
         with self._reading() as conn:
-            return [Apology(key=r.key, call_sid=r.call_sid, seq=r.seq, at=_aware(r.at), flow=r.flow, said=r.said,
+            return [Apology(key=r.key, call_sid=r.call_sid, seq=r.seq, at=aware(r.at), flow=r.flow, said=r.said,
                             reason=r.reason, committed=bool(r.committed)) for r in conn.execute(query)]
 
     # -- reading back, for `ivr calls` and `ivr cancellations` -------------------------------------------
@@ -591,7 +501,7 @@ class Store:
         with self._reading() as conn:
             return [Cancellation(confirmation=r.confirmation, call_sid=r.call_sid, node=r.node, flow=r.flow,
                                  caller=r.caller, account=r.account, account_sid=r.account_sid,
-                                 created_at=_aware(r.created_at)) for r in conn.execute(query)]
+                                 created_at=aware(r.created_at)) for r in conn.execute(query)]
 
     def effects(self, call_sid: str) -> list[tuple[str, str, dict[str, str]]]:
         """(node, effect name, args) of the effects requested during a call, in order."""
@@ -615,59 +525,6 @@ class Store:
 
     def close(self) -> None:
         self.engine.dispose()
-
-
-class _TimedLock:
-    """A thread lock that a request waits for at most `timeout` seconds (then `StoreError`: the caller hears the
-    apology instead of waiting behind a request that never ends)."""
-
-    def __init__(self, lock: threading.Lock, timeout: float) -> None:
-        self.lock, self.timeout = lock, timeout
-
-    def __enter__(self) -> None:
-        if not self.lock.acquire(timeout=self.timeout):
-            raise StoreError(f"the call store stayed busy for {self.timeout:g} s (another request holds it)")
-
-    def __exit__(self, *_: object) -> None:
-        self.lock.release()
-
-
-class _FileLock:
-    """One writer at a time across the processes (flock) and threads (a mutex) that share a SQLite file, each
-    waiting at most `timeout` seconds. The flock is polled (every 0.1 ms at first, then up to every 2 ms): a
-    blocking flock cannot time out, and a request must never wait unbounded behind one that hangs."""
-
-    def __init__(self, path: str, timeout: float) -> None:
-        self.path, self.mutex, self.fd, self.pid, self.timeout = path, threading.Lock(), -1, 0, timeout
-
-    def __enter__(self) -> None:
-        deadline = time.monotonic() + self.timeout
-        if not self.mutex.acquire(timeout=self.timeout):
-            raise StoreError(f"the call store stayed busy for {self.timeout:g} s (another request holds it)")
-        try:
-            if self.pid != os.getpid():  # opened per process: a forked worker must not share its parent's lock
-                self.fd, self.pid = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600), os.getpid()
-            pause = 0.0001
-            while True:
-                try:
-                    fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    return
-                except BlockingIOError:
-                    if time.monotonic() >= deadline:
-                        raise StoreError(f"the call store stayed busy for {self.timeout:g} s (another worker "
-                                         "holds its lock)") from None
-                    time.sleep(pause)
-                    pause = min(pause * 2, 0.002)
-        except OSError as exc:
-            self.mutex.release()
-            raise StoreError(f"cannot lock the call store ({self.path}): {exc.strerror or exc}") from exc
-        except BaseException:
-            self.mutex.release()
-            raise
-
-    def __exit__(self, *_: object) -> None:
-        fcntl.flock(self.fd, fcntl.LOCK_UN)
-        self.mutex.release()
 
 
 class _Values:
@@ -701,7 +558,7 @@ def _fit(column: str, value: str) -> str:
 
 def _call(row: Any) -> CallRecord:
     return CallRecord(call_sid=row.call_sid, flow=row.flow, account_sid=row.account_sid, caller=row.caller,
-                      called=row.called, started_at=_aware(row.started_at), updated_at=_aware(row.updated_at),
+                      called=row.called, started_at=aware(row.started_at), updated_at=aware(row.updated_at),
                       seq=row.seq, state=json.loads(row.state), node=row.node, turns=row.turns,
                       outcome=row.outcome, ended=row.ended, status=row.status, said=row.said)
 
@@ -709,7 +566,7 @@ def _call(row: Any) -> CallRecord:
 def _turn(r: Any) -> Turn:
     return Turn(seq=r.seq, kind=r.kind, node=r.node, prompt=r.prompt, heard=r.heard, confidence=r.confidence,
                 digits=r.digits, intent=r.intent, next_node=r.next_node, said=r.said, twiml=r.twiml, turns=r.turns,
-                outcome=r.outcome, at=_aware(r.at))
+                outcome=r.outcome, at=aware(r.at))
 
 
 def _retryable(exc: IntegrityError | OperationalError) -> bool:
@@ -738,53 +595,3 @@ def _open_reason(exc: SQLAlchemyError) -> str:
         return f"unknown host {host.group(1) or host.group(2)!r}"
     text = re.sub(r"^(FATAL|ERROR):\s+", "", text.rsplit(" failed: ", 1)[-1])
     return text[:1].lower() + text[1:] if text[1:2].islower() else text
-
-
-def _sqlite_pragmas(read_only: bool, lock_timeout: float) -> Callable[[Any, Any], None]:
-    def connected(dbapi_conn: Any, _record: Any) -> None:
-        # let SQLAlchemy's begin event issue BEGIN itself, so that writers can take the lock up front
-        dbapi_conn.isolation_level = None
-        cursor = dbapi_conn.cursor()
-        pragmas = [f"busy_timeout={int(lock_timeout * 1000)}", "foreign_keys=ON"]
-        if not read_only:  # WAL is a property of the file: a reader finds it as the app left it
-            pragmas[:0] = ["journal_mode=WAL", "synchronous=NORMAL"]
-        for pragma in pragmas:
-            cursor.execute(f"PRAGMA {pragma}")
-        cursor.close()
-
-    return connected
-
-
-def _read_only_sqlite(path: str) -> Callable[[], Any]:
-    """Connections to an existing SQLite file that never write to it: its directory may be read-only too (a
-    store copied off a server, a backup). A missing file is an error, not a new empty store. `path` may be
-    given as a `file:` URI (its query is ours to set)."""
-    import sqlite3
-    from urllib.parse import quote
-
-    path = path.removeprefix("file:").partition("?")[0]
-
-    def connect() -> Any:
-        if not os.path.isfile(path):
-            raise sqlite3.OperationalError(f"no database file at {path}")
-        wal = f"{path}-wal"
-        pending = os.path.isfile(wal) and os.path.getsize(wal) > 0  # commits not yet in the file itself
-        writable_dir = os.access(os.path.dirname(os.path.abspath(path)) or ".", os.W_OK)
-        if not pending and not writable_dir:  # the file is all there is: read it as it is, no shared memory made
-            options = "immutable=1"
-        elif writable_dir or os.path.isfile(f"{path}-shm"):  # SQLite reads the WAL through its shared memory
-            options = "mode=ro"
-        else:
-            raise sqlite3.OperationalError(
-                f"{path} has commits in {wal} that cannot be read in a read-only directory without its -shm "
-                "file; copy the database and its -wal file somewhere writable, and read the copy")
-        return sqlite3.connect(f"file:{quote(path)}?{options}", uri=True, check_same_thread=False)
-
-    return connect
-
-
-def _sqlite_begin(conn: Connection) -> None:
-    # a webhook's transaction writes: BEGIN IMMEDIATE takes the write lock before reading the call's state,
-    # so two workers cannot both read seq N and both answer it
-    immediate = conn.get_execution_options().get("ivr_immediate", False)
-    conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")

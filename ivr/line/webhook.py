@@ -22,7 +22,8 @@ from ivr.flow import engine
 from ivr.flow import model as f
 from ivr.flow.caller import Digits, Heard, Speech
 from ivr.line import twiml
-from ivr.line.store import CallRecord, Store, Transaction, Turn
+from ivr.line.records import CallRecord, Turn
+from ivr.line.store import Store, Transaction
 
 log = logging.getLogger("ivr.line.webhook")
 

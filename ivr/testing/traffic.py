@@ -25,7 +25,8 @@ from typing import Any, cast
 from ivr.flow.caller import Digits, Heard, Silence, Speech, as_text
 from ivr.flow.intents import Meaning
 from ivr.flow.model import Flow
-from ivr.line.store import CallRecord, Store, Turn
+from ivr.line.records import CallRecord, Turn
+from ivr.line.store import Store
 from ivr.testing.sim import AgentAnswer, Call, Simulator
 
 #: how a logged transfer ended (Twilio's DialCallStatus) -> how the simulator's agent answers

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from ivr.errors import StoreError
-from ivr.line.store import Store, Transaction, Turn, normalise_url
+from ivr.line.records import Turn
+from ivr.line.store import Store, Transaction, normalise_url
 
 
 def new_call(tx: Transaction, caller: str = "+15550001111") -> None:
