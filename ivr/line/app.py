@@ -29,6 +29,7 @@ import stat
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -76,7 +77,7 @@ class Served:
     file: Path | None = None
     lines: Mapping[str, int] = field(default_factory=dict)
 
-    @property
+    @cached_property
     def plays(self) -> frozenset[str]:
         """The audio files the flow's prompts play: all the audio route serves."""
         return frozenset(part.play for node in self.flow.nodes.values() for part in _parts(self.flow, node)

@@ -19,12 +19,12 @@ an account number) is `Text`, which has no length on any backend.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection
 
 from ivr.errors import StoreError
@@ -132,7 +132,7 @@ class SchemaMismatch(StoreError):
     """The store's tables are at another revision than this ivr serves: nothing is read or written."""
 
 
-def alembic_config(connection: Connection, schema: str | None) -> Config:
+def alembic_config(connection: Connection | None, schema: str | None) -> Config:
     """Alembic's configuration for our migrations, run on `connection` (no alembic.ini: it all lives here)."""
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
@@ -141,10 +141,18 @@ def alembic_config(connection: Connection, schema: str | None) -> Config:
     return config
 
 
+def _context(conn: Connection, schema: str | None) -> MigrationContext:
+    """Alembic's view of the store on `conn`: its version table, in the store's schema when it has one."""
+    return MigrationContext.configure(conn, opts={"version_table_schema": schema} if schema else {})
+
+
+def _script() -> ScriptDirectory:
+    return ScriptDirectory.from_config(alembic_config(None, None))
+
+
 def revision(conn: Connection, schema: str | None) -> str | None:
     """The revision a store is at: None for an empty database, `UNVERSIONED` for tables without a version."""
-    context = MigrationContext.configure(conn, opts={"version_table_schema": schema} if schema else {})
-    current = context.get_current_revision()
+    current = _context(conn, schema).get_current_revision()
     if current is not None:
         return current
     return UNVERSIONED if sa.inspect(conn).has_table("ivr_calls", schema=schema) else None
@@ -153,16 +161,7 @@ def revision(conn: Connection, schema: str | None) -> str | None:
 def create(conn: Connection, schema: str | None) -> None:
     """The tables of an empty database, at HEAD, and the version that says so."""
     metadata.create_all(conn)
-    context = MigrationContext.configure(conn, opts={"version_table_schema": schema} if schema else {})
-    context.stamp(_script(), HEAD)
-
-
-def _script() -> Any:
-    from alembic.script import ScriptDirectory
-
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
-    return ScriptDirectory.from_config(config)
+    _context(conn, schema).stamp(_script(), HEAD)
 
 
 def upgrade(conn: Connection, schema: str | None, target: str = "head") -> tuple[str | None, str]:
@@ -173,8 +172,7 @@ def upgrade(conn: Connection, schema: str | None, target: str = "head") -> tuple
         create(conn, schema)
         return None, HEAD
     config = alembic_config(conn, schema)
-    if before == UNVERSIONED and MigrationContext.configure(
-            conn, opts={"version_table_schema": schema} if schema else {}).get_current_revision() is None:
+    if _context(conn, schema).get_current_revision() is None:  # tables without a version: made before migrations
         command.stamp(config, UNVERSIONED)
     command.upgrade(config, target)
     return before, revision(conn, schema) or HEAD
@@ -182,7 +180,7 @@ def upgrade(conn: Connection, schema: str | None, target: str = "head") -> tuple
 
 def known(found: str) -> bool:
     """Whether `found` is one of our revisions (a store at an unknown one was made by a newer ivr)."""
-    return found in {path.name.split("_", 1)[0] for path in (MIGRATIONS / "versions").glob("[0-9]*_*.py")}
+    return found in {script.revision for script in _script().walk_revisions()}
 
 
 def mismatch(found: str | None, where: str) -> SchemaMismatch | None:

@@ -432,8 +432,8 @@ class Store:
             call = tx.call()
             if call is None:
                 return False
-            if _status_rank(status) <= _status_rank(call.status) and status != call.status or \
-                    _status_rank(call.status) == FINAL_RANK:
+            new, current = _status_rank(status), _status_rank(call.status)
+            if current == FINAL_RANK or new < current or (new == current and status != call.status):
                 log.info("call %s: status %r after %r ignored (a call's status never goes back)", call_sid,
                          status, call.status)
                 return True

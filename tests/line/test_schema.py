@@ -4,7 +4,6 @@ give exactly the tables schema.py declares; a store from a newer ivr is refused,
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -20,24 +19,9 @@ from ivr.line.app import create_app
 from ivr.line.schema import HEAD, SchemaMismatch
 from ivr.line.settings import Settings
 from ivr.line.store import Store
-from tests.conftest import ACME, POSTGRES, TOKEN, Twilio, need_postgres
+from tests.conftest import ACME, TOKEN, Twilio
 
 AT = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def empty(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str, str | None]]:
-    """(URL, PostgreSQL schema) of an empty database."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path}/calls.db", None
-        return
-    need_postgres()
-    name = f"ivr_schema_{datetime.now().strftime('%H%M%S%f')}"
-    yield POSTGRES, name
-    engine = sa.create_engine(Store(POSTGRES).url)
-    with engine.begin() as conn:
-        conn.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
-    engine.dispose()
 
 
 def previous_release(url: str, schema_name: str | None) -> None:
@@ -114,8 +98,8 @@ def columns(url: str, schema_name: str | None) -> dict[str, dict[str, tuple[str,
     return found
 
 
-def test_a_store_of_the_previous_release_is_upgraded_losing_nothing(empty: tuple[str, str | None]) -> None:
-    url, name = empty
+def test_a_store_of_the_previous_release_is_upgraded_losing_nothing(store_url: tuple[str, str | None]) -> None:
+    url, name = store_url  # an empty database (conftest)
     previous_release(url, name)
     with pytest.raises(SchemaMismatch, match=r"schema revision 0001, older than the 0002 this ivr serves: upgrade "
                                              r"it first with `ivr db upgrade --database "):
@@ -153,9 +137,9 @@ def test_a_store_of_the_previous_release_is_upgraded_losing_nothing(empty: tuple
     store.close()
 
 
-def test_the_migrations_give_exactly_the_tables_schema_py_declares(empty: tuple[str, str | None],
+def test_the_migrations_give_exactly_the_tables_schema_py_declares(store_url: tuple[str, str | None],
                                                                    tmp_path: Path) -> None:
-    url, name = empty
+    url, name = store_url  # an empty database (conftest)
     previous_release(url, name)
     upgrade(url, name)
     upgraded = columns(url, name)
@@ -174,8 +158,8 @@ def test_the_migrations_give_exactly_the_tables_schema_py_declares(empty: tuple[
 
 
 def test_an_empty_database_gets_the_newest_schema_and_an_unknown_revision_is_refused(
-        empty: tuple[str, str | None]) -> None:
-    url, name = empty
+        store_url: tuple[str, str | None]) -> None:
+    url, name = store_url  # an empty database (conftest)
     store = Store(url, schema=name)
     assert store.revision() is None
     store.open()
@@ -207,7 +191,7 @@ def test_ivr_db_current_says_where_a_store_is(tmp_path: Path) -> None:
 def test_migrations_and_schema_agree_on_the_newest_revision() -> None:
     from alembic.script import ScriptDirectory
 
-    config = schema.alembic_config(None, None)  # type: ignore[arg-type]
+    config = schema.alembic_config(None, None)
     assert ScriptDirectory.from_config(config).get_current_head() == HEAD
 
 
