@@ -701,7 +701,7 @@ def _gather(client: Any, batch: str, jobs: Sequence[Job], setup: Setup,
     futures = {client.submit(_on_worker, batch, setup, job, key=f"ivr-replay-{batch}-{i}", pure=False): i
                for i, job in enumerate(jobs)}
     verdicts: list[Verdict | None] = [None] * len(jobs)
-    pending, alone_since = set(futures), None
+    pending, alone_since, count = set(futures), None, 0
     while pending:
         try:
             finished, pending = wait(pending, timeout=1.0, return_when="FIRST_COMPLETED")
@@ -710,8 +710,9 @@ def _gather(client: Any, batch: str, jobs: Sequence[Job], setup: Setup,
         for future in finished:
             i = futures[future]
             verdicts[i] = _verdict(future, jobs[i])
+            count += 1  # one by one: several calls can finish in the same wait
             if done is not None:
-                done(len(jobs) - len(pending), verdicts[i])  # type: ignore[arg-type]
+                done(count, verdicts[i])  # type: ignore[arg-type]
         if finished or client.nthreads():
             alone_since = None
         elif alone_since is None:
@@ -721,8 +722,9 @@ def _gather(client: Any, batch: str, jobs: Sequence[Job], setup: Setup,
                 i = futures[future]
                 verdicts[i] = _failed(jobs[i], f"no Dask worker was left to replay it for {NO_WORKERS_TIMEOUT:.0f} "
                                                "s (the cluster lost its workers)")
+                count += 1
                 if done is not None:
-                    done(sum(v is not None for v in verdicts), verdicts[i])  # type: ignore[arg-type]
+                    done(count, verdicts[i])  # type: ignore[arg-type]
             client.cancel(list(pending))
             pending = set()
     return [v for v in verdicts if v is not None]
