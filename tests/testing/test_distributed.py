@@ -195,7 +195,7 @@ def pytest_sessionfinish(session):
     worker = os.environ.get("PYTEST_XDIST_WORKER")
     if worker:  # what each worker process built for its session: its recognisers, its line's store
         made = session.config.stash[_SESSION]
-        app = made["sim"].wsgi.app
+        app = made["sim"].transport.wsgi.app
         with open(f"{worker}.json", "w") as out:
             json.dump({"pid": os.getpid(), "transcribers": len(made.get("transcribers", {})), "models": len(LOADED),
                        "store": app.extensions["ivr"].settings.database_url}, out)

@@ -1,24 +1,7 @@
-"""Fake Twilio: places calls to any voice webhook over HTTP and executes its TwiML the way Twilio does.
-
-A black box on purpose: it speaks only HTTP and TwiML and never imports the engine or the renderer, so a bug
-there cannot be copied into the tester. It drives an app in-process (a WSGI callable, through httpx's WSGI
-transport) or any live URL, signing every request with `X-Twilio-Signature` like Twilio.
-
-    sim = Simulator(create_app(...), auth_token=TOKEN)
-    call = sim.call("/voice/acme", caller="+15551234567")
-    call.say("cancel"); call.press("12345678#"); call.say("yes")
-    call.outcome, call.turns, call.transcript
-
-What it enforces, so tests catch what Twilio would reject: a TwiML content type, well-formed XML with a
-`<Response>` root, only the verbs and nesting Twilio allows, URLs it can parse, HTTP redirects that end, an
-answer within 15 seconds, and at most 50 documents between two things the caller does (a `<Redirect>` loop);
-otherwise the caller hears Twilio's "application error" and the call ends (`call.errors` has Twilio's error code).
-Whatever a line answers, the simulator itself only ever raises `SimError`, for a test that misuses it.
-"""
+"""A simulated call: Twilio executing an app's TwiML verb by verb, and what the caller does at each wait."""
 
 from __future__ import annotations
 
-import io
 import re
 import secrets
 import time
@@ -26,28 +9,17 @@ import xml.etree.ElementTree as ET
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
-from urllib.parse import unquote, urlencode, urljoin, urlsplit
+from urllib.parse import unquote
 
-import httpx
 from twilio.request_validator import RequestValidator
 
 from ivr.errors import SimError
+from ivr.testing.sim.grammar import XML_TYPES, check_twiml
+from ivr.testing.sim.transport import Client, Transport, Unreachable, join, url_problem, with_query
 
 #: Twilio's limit for a webhook to answer; slower is error 11200 and the caller hears an application error
 TWILIO_TIMEOUT = 15.0
 APPLICATION_ERROR = "We are sorry, an application error has occurred. Goodbye."
-XML_TYPES = ("text/xml", "application/xml", "text/html")  # Twilio parses text/html as TwiML too
-#: verb -> the nouns/verbs it may contain (Twilio's nesting rules for the verbs a voice IVR uses)
-SSML = frozenset({"break", "emphasis", "lang", "p", "phoneme", "prosody", "s", "say-as", "sub", "w"})
-NESTING: dict[str, frozenset[str]] = {
-    "Response": frozenset({"Say", "Play", "Pause", "Gather", "Redirect", "Dial", "Hangup", "Reject", "Record",
-                           "Connect", "Enqueue", "Leave", "Start", "Stop", "Refer", "Sms"}),
-    "Gather": frozenset({"Say", "Play", "Pause"}),
-    "Dial": frozenset({"Number", "Sip", "Client", "Conference", "Queue"}),
-    "Say": SSML,
-    **{tag: SSML for tag in ("emphasis", "lang", "p", "prosody", "s")},
-}
-EMPTY_VERBS = frozenset({"Hangup", "Reject", "Pause"})
 #: documents a call may fetch between two actions of the caller: the limit Twilio documents for a message
 #: session (error 14106, "document retrieval limit reached": a self-referencing <Redirect> or action URL). A call
 #: would loop until its 4-hour limit, which a test cannot wait out
@@ -217,7 +189,7 @@ class Call:
                 self.waiting = _gather(verb, verbs[i + 1:], url)
                 return
             elif verb.tag == "Redirect":
-                self._fetch(_join(url, (verb.text or "").strip()), verb.get("method", "POST"), {})
+                self._fetch(join(url, (verb.text or "").strip()), verb.get("method", "POST"), {})
                 return
             elif verb.tag == "Dial":
                 if self._dial(verb, url):
@@ -248,7 +220,7 @@ class Call:
         fields = {"DialCallStatus": self.dial_answer, "DialCallSid": "CA" + secrets.token_hex(16)}
         if self.dial_answer == "completed":
             fields["DialCallDuration"] = "42"
-        self._fetch(_join(url, action), verb.get("method", "POST"), fields)
+        self._fetch(join(url, action), verb.get("method", "POST"), fields)
         return True
 
     def _finish(self, status: str) -> None:
@@ -262,7 +234,7 @@ class Call:
 
 def _gather(verb: ET.Element, rest: list[ET.Element], url: str) -> Gather:
     return Gather(
-        action=_join(url, verb.get("action") or url), method=verb.get("method", "POST").upper(),
+        action=join(url, verb.get("action") or url), method=verb.get("method", "POST").upper(),
         input=frozenset(verb.get("input", "dtmf").split()), num_digits=_count(verb.get("numDigits", "")),
         finish_on_key=verb.get("finishOnKey", "#"),
         action_on_empty_result=verb.get("actionOnEmptyResult", "false").lower() == "true",
@@ -275,130 +247,24 @@ def _count(text: str) -> int | None:
     return int(text) if re.fullmatch(r"[0-9]{1,9}", text) else None
 
 
-def _join(base: str, ref: str) -> str:
-    """`ref` resolved against `base`, or `ref` as it is where it cannot be (`http://[::1`): the request for it
-    then fails as Twilio's does, with error 11100."""
-    try:
-        return urljoin(base, ref)
-    except ValueError:
-        return ref
-
-
-def _url_problem(url: str) -> str | None:
-    """Why Twilio could not request `url` (error 11100, invalid URL format), or None."""
-    try:
-        parts = urlsplit(url)
-        parts.port  # noqa: B018 - parsing the port is what raises on 'h:abc'
-    except ValueError as exc:
-        return str(exc)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        return "not an http(s) URL"
-    return None
-
-
-def check_twiml(text: str) -> ET.Element:
-    """Parse a TwiML document as Twilio would, raising ValueError with Twilio's error code when it would not."""
-    if "<!DOCTYPE" in text or "<!ENTITY" in text:
-        raise ValueError("12100: document type declarations are not accepted")
-    try:
-        root = ET.fromstring(text)
-    except ET.ParseError as exc:
-        raise ValueError(f"12100: the document is not well-formed XML: {exc}") from exc
-    except ValueError as exc:  # text no XML parser takes: a lone surrogate, a declared multi-byte encoding
-        raise ValueError(f"12100: the document cannot be read as XML: {exc}") from exc
-    if root.tag != "Response":
-        raise ValueError(f"12102: the root element is <{root.tag}>, not <Response>")
-    _check_nesting(root)
-    return root
-
-
-def _check_nesting(element: ET.Element) -> None:
-    allowed = NESTING.get(element.tag, frozenset())
-    for child in element:
-        if child.tag not in allowed:
-            where = f"<{element.tag}>"
-            raise ValueError(f"12200: <{child.tag}> is not allowed inside {where}; allowed: {sorted(allowed)}")
-        if child.tag in EMPTY_VERBS and len(child):
-            raise ValueError(f"12200: <{child.tag}> takes no nested elements")
-        _check_nesting(child)
-
-
-@dataclass
-class _Answer:
-    status_code: int
-    headers: dict[str, str]  # lower-case names
-    text: str
-
-
-class _Wsgi:
-    """Calls a WSGI app directly, the way a server would (an in-process simulated call makes five requests;
-    httpx's client machinery would cost more than the app). Follows redirects as Twilio does."""
-
-    def __init__(self, app: Callable[..., Any], base_url: str) -> None:
-        self.app, self.base = app, urlsplit(base_url)
-
-    def request(self, method: str, url: str, body: bytes, headers: Mapping[str, str]) -> _Answer:
-        for _ in range(10):
-            answer = self._once(method, url, body, headers)
-            if answer.status_code not in (301, 302, 303, 307, 308) or "location" not in answer.headers:
-                return answer
-            url = _join(url, answer.headers["location"])
-            if _url_problem(url):
-                return answer
-            if answer.status_code in (301, 302, 303):
-                method, body = "GET", b""
-        return answer
-
-    def _once(self, method: str, url: str, body: bytes, headers: Mapping[str, str]) -> _Answer:
-        parts = urlsplit(url)
-        environ: dict[str, Any] = {
-            "REQUEST_METHOD": method, "SCRIPT_NAME": "", "PATH_INFO": unquote(parts.path) or "/",
-            "QUERY_STRING": parts.query, "SERVER_NAME": parts.hostname or "localhost",
-            "SERVER_PORT": str(parts.port or (443 if parts.scheme == "https" else 80)),
-            "SERVER_PROTOCOL": "HTTP/1.1", "HTTP_HOST": parts.netloc, "wsgi.version": (1, 0),
-            "wsgi.url_scheme": parts.scheme or "http", "wsgi.input": io.BytesIO(body), "wsgi.errors": io.StringIO(),
-            "wsgi.multithread": False, "wsgi.multiprocess": False, "wsgi.run_once": False,
-            "CONTENT_LENGTH": str(len(body)),
-        }
-        if body:
-            environ["CONTENT_TYPE"] = "application/x-www-form-urlencoded"
-        environ.update({"HTTP_" + k.upper().replace("-", "_"): v for k, v in headers.items()})
-        started: list[Any] = []
-
-        def start_response(status: str, response_headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
-            started[:] = [status, response_headers]
-            return lambda data: None
-
-        chunks = self.app(environ, start_response)
-        try:
-            data = b"".join(chunks)
-        finally:
-            if hasattr(chunks, "close"):
-                chunks.close()
-        status, response_headers = started
-        return _Answer(int(status.split()[0]), {k.lower(): v for k, v in response_headers},
-                       data.decode("utf-8", "replace"))
-
-
 class Simulator:
     """Fake Twilio for one webhook app (a WSGI callable) or base URL. `auth_token` signs the requests."""
 
     def __init__(self, target: str | Callable[..., Any], *, auth_token: str, base_url: str = "http://localhost",
                  account_sid: str = "AC" + "0" * 32, status_callback: str | None = None,
-                 timeout: float = TWILIO_TIMEOUT, client: httpx.Client | None = None) -> None:
+                 timeout: float = TWILIO_TIMEOUT, client: Client | None = None) -> None:
         if isinstance(target, str):
             base_url = target.rstrip("/")
         self.base_url, self.account_sid, self.timeout = base_url, account_sid, timeout
         self.status_callback = status_callback
         self.validator = RequestValidator(auth_token)
-        self.wsgi = _Wsgi(target, base_url) if not isinstance(target, str) and client is None else None
-        self.client = client or httpx.Client(base_url=base_url, timeout=timeout + 1, follow_redirects=True)
+        self.transport = Transport(target, base_url, timeout, client)
 
     def call(self, path: str, *, caller: str = "+15551230000", called: str = "+18005550199",
              sid: str | None = None, dial_answer: AgentAnswer = "completed") -> Call:
         """Place a call to the webhook at `path` and run its TwiML until the caller is asked for something."""
         call = Call(self, sid or "CA" + secrets.token_hex(16), caller, called, dial_answer=dial_answer)
-        call._fetch(_join(self.base_url + "/", path.lstrip("/")), "POST", {"CallStatus": "ringing"})
+        call._fetch(join(self.base_url + "/", path.lstrip("/")), "POST", {"CallStatus": "ringing"})
         return call
 
     def params(self, call: Call, fields: Mapping[str, str]) -> dict[str, str]:
@@ -411,27 +277,21 @@ class Simulator:
                 twiml: bool = True) -> list[ET.Element] | None:
         """One signed webhook request; the TwiML document's verbs, or None (and the error noted on the call)
         where Twilio would give up: an HTTP error, a slow answer, a wrong content type, invalid TwiML."""
-        url = _join(self.base_url + "/", url)
-        problem = _url_problem(url)
+        url = join(self.base_url + "/", url)
+        problem = url_problem(url)
         if problem:
             return self._error(call, "11100", f"{url!r} is not a URL Twilio can request: {problem}")
+        method = method.upper()
         params = self.params(call, fields)
-        signed = url if method.upper() == "POST" else _with_query(url, params)
-        headers = {"X-Twilio-Signature": self.validator.compute_signature(signed, params if method.upper() ==
-                                                                          "POST" else {})}
+        signed = url if method == "POST" else with_query(url, params)
+        headers = {"X-Twilio-Signature": self.validator.compute_signature(signed, params if method == "POST"
+                                                                          else {})}
         began = time.perf_counter()
         try:
-            response: _Answer | httpx.Response
-            if self.wsgi is not None:
-                body = urlencode(params).encode() if method.upper() != "GET" else b""
-                response = self.wsgi.request(method.upper(), signed, body, headers)
-            elif method.upper() == "GET":
-                response = self.client.get(signed, headers=headers)
-            else:
-                response = self.client.post(url, data=params, headers=headers)
-        except httpx.TimeoutException:
-            return self._error(call, "11200", f"{url} did not answer within {self.timeout:.0f} s")
-        except (httpx.HTTPError, httpx.InvalidURL) as exc:
+            response = self.transport.send(method, signed, params, headers)
+        except Unreachable as exc:
+            if exc.timeout:
+                return self._error(call, "11200", f"{url} did not answer within {self.timeout:.0f} s")
             return self._error(call, "11200", f"{url}: {exc}")
         elapsed = time.perf_counter() - began
         if not twiml:
@@ -445,8 +305,7 @@ class Simulator:
             return self._error(call, "11215" if where else "11216", f"{url} answered HTTP {response.status_code}"
                                + (f" to {where!r}, and redirected too many times or to an invalid URL" if where
                                   else " without a Location"))
-        call.headers = {k.lower(): unquote(v) for k, v in response.headers.items()
-                        if k.lower().startswith("x-ivr-")}
+        call.headers = {k: unquote(v) for k, v in response.headers.items() if k.startswith("x-ivr-")}
         kind = response.headers.get("content-type", "").split(";")[0].strip().lower()
         if kind not in XML_TYPES:
             return self._error(call, "12300", f"{url} answered with content type {kind!r}, not TwiML")
@@ -463,9 +322,6 @@ class Simulator:
         return None
 
     def close(self) -> None:
-        self.client.close()
+        self.transport.close()
 
 
-def _with_query(url: str, params: Mapping[str, str]) -> str:
-    query = str(httpx.QueryParams(dict(params)))
-    return url + ("&" if "?" in url else "?") + query
