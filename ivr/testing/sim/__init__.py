@@ -28,5 +28,5 @@ from ivr.testing.sim.call import (
 )
 from ivr.testing.sim.grammar import NESTING, check_twiml
 
-__all__ = ["APPLICATION_ERROR", "MAX_DOCUMENTS", "NESTING", "TWILIO_TIMEOUT", "AgentAnswer", "Call", "Event", "Gather",
-           "Simulator", "check_twiml"]
+__all__ = ["APPLICATION_ERROR", "MAX_DOCUMENTS", "NESTING", "TWILIO_TIMEOUT", "AgentAnswer", "Call",
+           "DialResult", "Dialled", "Event", "Gather", "Recording", "Request", "Simulator", "check_twiml"]

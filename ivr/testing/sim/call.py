@@ -38,6 +38,52 @@ class Event:
         return f"{self.who.upper():>6}: {self.text}"
 
 
+@dataclass(frozen=True)
+class DialResult:
+    """What happens to one leg Twilio dials (a number, client, SIP address, or the agent who dequeues a caller):
+    its DialCallStatus, how long it talks when answered (seconds, before `timeLimit`), whether the caller hangs
+    up during it, and the keys the agent presses at a whisper's `<Gather>` (`<Number url>`)."""
+
+    status: AgentAnswer = "completed"
+    duration: int = 42
+    caller_hangs_up: bool = False
+    keys: str = ""
+
+
+@dataclass(frozen=True)
+class Dialled:
+    """One thing a `<Dial>` (or `<Enqueue>`) connected the caller to, and how it went."""
+
+    kind: Literal["number", "client", "sip", "conference", "queue", "application", "whatsapp"]
+    target: str  # the number, client identity, SIP URI, conference or queue name
+    status: str  # DialCallStatus, or QueueResult for an <Enqueue>
+    duration: int = 0
+
+
+@dataclass(frozen=True)
+class Recording:
+    """What a `<Record>` (or a `<Dial record>`) stored: Twilio's RecordingUrl and duration, how it ended (`digits`:
+    the finish key pressed, 'hangup', or '' on timeout / maxLength), what the caller did, and its transcription."""
+
+    url: str
+    sid: str
+    duration: int
+    digits: str
+    source: Literal["silence", "keys", "speech", "audio", "dial"]
+    said: str = ""  # the words (speech), the keys, or the audio file recorded
+    transcription: str | None = None
+
+
+@dataclass(frozen=True)
+class Request:
+    """One request the simulator made for the call: a TwiML fetch, a status or recording callback."""
+
+    method: str
+    url: str
+    fields: tuple[tuple[str, str], ...]
+    purpose: Literal["twiml", "callback", "media"] = "twiml"
+
+
 @dataclass
 class Gather:
     """A `<Gather>` waiting for the caller: its attributes, and the verbs after it in the document."""
@@ -68,6 +114,15 @@ class Call:
     headers: dict[str, str] = field(default_factory=dict)  # X-Ivr-* of the last response
     waiting: Gather | None = None
     dial_answer: AgentAnswer = "completed"
+    #: what Twilio saw, for verdicts on any app (issue 13)
+    dialled: list[Dialled] = field(default_factory=list)
+    recordings: list[Recording] = field(default_factory=list)
+    queues: list[str] = field(default_factory=list)  # queues the caller was enqueued in (<Enqueue>)
+    conferences: list[str] = field(default_factory=list)  # conferences the caller joined
+    messages: list[str] = field(default_factory=list)  # <Sms>/<Message> bodies Twilio sent during the call
+    requests: list[Request] = field(default_factory=list)  # every request made, in order
+    hung_up_by: Literal["caller", "app", "twilio"] | None = None  # who ended the call
+    ivr_headers: bool = False  # whether any answer carried ivr's X-Ivr-* headers (an app built with ivr)
     _since: int = 0  # transcript index of the caller's last action
     _fetched: int = 0  # documents fetched since the caller's last action
 
@@ -100,6 +155,16 @@ class Call:
         """Completed turns: the app's own count when it says (`X-Ivr-Turns`), else the Gathers answered."""
         reported = _count(self.headers.get("x-ivr-turns", ""))
         return reported if reported is not None else self.answered
+
+    @property
+    def prompts(self) -> list[str]:
+        """What the caller heard, in order: each `<Say>`'s text, `[plays URL]` for a `<Play>`."""
+        return [line.text for line in self.transcript if line.who == "ivr"]
+
+    @property
+    def error_codes(self) -> list[str]:
+        """Twilio's error codes for the call, in order (`call.errors` has the messages)."""
+        return [error.partition(":")[0] for error in self.errors]
 
     def conversation(self) -> str:
         return "\n".join(str(line) for line in self.transcript)
