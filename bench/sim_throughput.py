@@ -1,5 +1,5 @@
-"""Simulated calls per second, in-process: the fake Twilio (`ivr.testing.sim`) driving the real webhook app through
-httpx's WSGI transport, against the example flow; and, in the same run, the same call scripts through the engine alone.
+"""Simulated calls per second, in-process: the fake Twilio (`ivr.testing.sim`) driving the real webhook app as a WSGI
+callable, against the example flow; and, in the same run, the same call scripts through the engine alone.
 
     python bench/sim_throughput.py                       # 300 calls on each store, after 30 warm-up calls
     python bench/sim_throughput.py --calls 1000 --stores durable memory
@@ -9,7 +9,8 @@ The runs (engine, then each store) take turns in --rounds chunks, so that on a s
 load; 'cpu ms/req' is this process's own CPU time, beside the wall-clock 'ms/request' the figures come from.
 
 What a simulated call costs is everything a QA suite pays per call: the simulator signs each request
-(X-Twilio-Signature), httpx carries it to Flask through WSGI, the app checks the signature, runs the engine in one
+(X-Twilio-Signature over Twilio's full set of about 30 parameters, location fields and CallToken included), calls
+Flask through WSGI, the app parses the form and checks the signature, runs the engine in one
 store transaction that commits before the TwiML leaves, renders TwiML, and the simulator parses and checks it.
 "engine" is the same scripts through `engine.start` / `advance` / `settle` with a trivial effect executor: the
 floor a call cannot go below, so sim/engine says how much the HTTP/TwiML/store shell costs around it.

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -132,6 +133,8 @@ def test_scripts_expect_the_guarantee_outcome_the_flow_names(tmp_path: Path) -> 
                                                                                  "outcome: terminated")
     flow_file = tmp_path / "terminating.yaml"
     flow_file.write_text(text, "utf-8")
+    (tmp_path / "audio").mkdir()  # the welcome it plays: the simulator fetches <Play> URLs as Twilio does
+    shutil.copy(FLOWS.parent / "audio" / "acme-welcome.wav", tmp_path / "audio")
     assert load_flow(flow_file)[0].guarantee.outcome == "terminated"
     tests, played = emit_and_play(flow_file, tmp_path)
     assert len(played) == 6

@@ -154,6 +154,8 @@ def project(keypad_calls: Path, tmp_path: Path) -> Path:
     text = ACME.read_text("utf-8").replace("outcomes: [cancelled,", "outcomes: [terminated,")
     (tmp_path / "flows").mkdir()
     (tmp_path / "flows" / "terminating.yaml").write_text(text.replace("outcome: cancelled", "outcome: terminated"))
+    (tmp_path / "audio").mkdir()  # the welcome it plays: the simulator fetches <Play> URLs as Twilio does
+    shutil.copy(ROOT / "audio" / "acme-welcome.wav", tmp_path / "audio")
     return tmp_path
 
 

@@ -6,90 +6,22 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
 
 import pytest
-from flask import Flask, Response, abort, request
-from twilio.request_validator import RequestValidator
+from flask import Flask
 from twilio.twiml.voice_response import Say, VoiceResponse
 
 from ivr.errors import SimError
 from ivr.line.store import Store
 from ivr.testing.sim import APPLICATION_ERROR, MAX_DOCUMENTS, Call, Event, Simulator, check_twiml
 from tests.conftest import TOKEN, make_app, serving
+from tests.testing.apps.scripted import CALLED, CALLER, Page, Scripted, twilio_fields, twiml
 
-ACCOUNT = "AC" + "0" * 32
-CALLER, CALLED = "+15551230000", "+18005550199"
 AGENT = "+18005550100"
 NO_AGENT = "Sorry, nobody is available to take your call right now. Please call again later. Goodbye."
-
-
-# -- a scripted webhook: fixed TwiML per path, and every request it receives ----------------------------------
-
-
-@dataclass(frozen=True)
-class Page:
-    """What a scripted path answers."""
-
-    body: str
-    status: int = 200
-    content_type: str = "text/xml"
-    delay: float = 0.0
-    headers: tuple[tuple[str, str], ...] = ()
-
-
-@dataclass(frozen=True)
-class Hit:
-    """One request the scripted app received, as it saw it."""
-
-    method: str
-    path: str
-    url: str
-    fields: dict[str, str]  # the form of a POST, the query of a GET
-    signature: str
-
-    @property
-    def signed(self) -> bool:
-        """The signature validates, with twilio's own validator, over the exact URL the app saw."""
-        form = self.fields if self.method == "POST" else {}
-        return bool(RequestValidator(TOKEN).validate(self.url, form, self.signature))
-
-
-class Scripted:
-    """A tiny webhook app answering each path with a fixed page (404 for any other) and recording each request."""
-
-    def __init__(self, pages: Mapping[str, str | Page]) -> None:
-        self.pages = {path: page if isinstance(page, Page) else Page(page) for path, page in pages.items()}
-        self.hits: list[Hit] = []
-        self.app = Flask("scripted")
-        self.app.add_url_rule("/", "page", self.answer, methods=["GET", "POST"], defaults={"path": ""})
-        self.app.add_url_rule("/<path:path>", "page", self.answer, methods=["GET", "POST"])
-
-    def answer(self, path: str) -> Response:
-        fields = request.form if request.method == "POST" else request.args
-        self.hits.append(Hit(request.method, request.path, request.url, dict(fields),
-                             request.headers.get("X-Twilio-Signature", "")))
-        page = self.pages.get(request.path)
-        if page is None:
-            abort(404)
-        time.sleep(page.delay)
-        return Response(page.body, status=page.status, content_type=page.content_type, headers=list(page.headers))
-
-    def to(self, path: str) -> list[Hit]:
-        return [hit for hit in self.hits if hit.path == path]
-
-
-def twiml(*verbs: str) -> str:
-    return '<?xml version="1.0" encoding="UTF-8"?><Response>' + "".join(verbs) + "</Response>"
-
-
-def twilio_fields(call: Call, status: str = "in-progress", **more: str) -> dict[str, str]:
-    """Exactly what Twilio posts to a voice webhook of this call, plus `more`."""
-    return {"CallSid": call.sid, "AccountSid": ACCOUNT, "From": CALLER, "To": CALLED, "Caller": CALLER,
-            "Called": CALLED, "CallStatus": status, "Direction": "inbound", "ApiVersion": "2010-04-01", **more}
 
 
 #: `line(pages, path="/voice", dial_answer="completed", **simulator_options)` -> (the call placed, the app)
@@ -340,9 +272,9 @@ def test_redirect_fetches_the_next_document_signed(line: Place, path: str, redir
     base, _, sent = hit.url.partition("?")
     assert (hit.method, base) == (method, url)
     if method == "POST":
-        assert (dict(parse_qsl(sent)), hit.fields) == (query, twilio_fields(call))
+        assert (dict(parse_qsl(sent, keep_blank_values=True)), hit.fields) == (query, twilio_fields(call))
     else:  # Twilio's parameters go in the query string, and the signature covers the URL with them
-        assert dict(parse_qsl(sent)) == hit.fields == {**query, **twilio_fields(call)}
+        assert dict(parse_qsl(sent, keep_blank_values=True)) == hit.fields == {**query, **twilio_fields(call)}
     assert hit.signed, hit.url
     assert (ivr_lines(call), call.status) == (["Here"], "completed")
 
@@ -404,7 +336,7 @@ def test_the_status_callback_posts_completed_once(line: Place) -> None:
     call.hang_up()
     call.hang_up()
     [hit] = app.to("/status")
-    assert (hit.fields, hit.signed) == (twilio_fields(call, "completed"), True)
+    assert (hit.fields, hit.signed) == (twilio_fields(call, "completed", CallDuration="0"), True)
     assert [entry for entry in call.transcript if entry.who == "caller"] == [Event("caller", "hangs up")]
 
 

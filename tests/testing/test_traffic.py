@@ -5,6 +5,7 @@ simulator, as production would log them; no recogniser runs."""
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -94,6 +95,8 @@ def production(tmp_path_factory: pytest.TempPathFactory) -> str:
 def second_offer(tmp_path: Path) -> Path:
     text = ACME.read_text("utf-8").replace("      cancel: confirm_cancel\n", "      cancel: last_offer\n", 1)
     path = tmp_path / "acme-v2.yaml"
+    (tmp_path / "audio").mkdir()  # the welcome it plays: the simulator fetches <Play> URLs as Twilio does
+    shutil.copy(ROOT / "audio" / "acme-welcome.wav", tmp_path / "audio")
     path.write_text(text.replace("\n  offer_accepted:\n", SECOND_OFFER + "\n  offer_accepted:\n"))
     assert load_flow(path)[0].nodes["retention_offer"].model_dump()["routes"]["cancel"] == "last_offer"
     return path

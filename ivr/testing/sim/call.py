@@ -1,107 +1,53 @@
-"""A simulated call: Twilio executing an app's TwiML verb by verb, and what the caller does at each wait."""
+"""A simulated call and the fake Twilio that places it: what the caller does at each wait (`Call`), and how each
+request is made, signed, checked and recorded (`Simulator`). The verbs themselves run in `ivr.testing.sim.run`."""
 
 from __future__ import annotations
 
-import re
-import secrets
 import time
+import wave
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from http.cookiejar import CookieJar
+from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import unquote
+from urllib.parse import unquote, urlencode, urlsplit
 
 from twilio.request_validator import RequestValidator
 
 from ivr.errors import SimError
-from ivr.testing.sim.grammar import XML_TYPES, check_twiml
+from ivr.testing.sim import exchange, record
+from ivr.testing.sim.exchange import sid as new_sid
+from ivr.testing.sim.exchange import standard
+from ivr.testing.sim.model import (
+    MAIN,
+    MAX_DOCUMENTS,
+    PAY_RESULTS,
+    QUEUE_RESULTS,
+    REFER_RESULTS,
+    TWILIO_TIMEOUT,
+    AgentAnswer,
+    Dialled,
+    DialResult,
+    Event,
+    Gather,
+    QueueOutcome,
+    Recorder,
+    Recording,
+    Request,
+    Scope,
+    Waiting,
+)
+from ivr.testing.sim.run import run
 from ivr.testing.sim.transport import Client, Transport, Unreachable, join, url_problem, with_query
 
-#: Twilio's limit for a webhook to answer; slower is error 11200 and the caller hears an application error
-TWILIO_TIMEOUT = 15.0
-APPLICATION_ERROR = "We are sorry, an application error has occurred. Goodbye."
-#: documents a call may fetch between two actions of the caller: the limit Twilio documents for a message
-#: session (error 14106, "document retrieval limit reached": a self-referencing <Redirect> or action URL). A call
-#: would loop until its 4-hour limit, which a test cannot wait out
-MAX_DOCUMENTS = 50
-AgentAnswer = Literal["completed", "no-answer", "busy", "failed"]
-
-
-@dataclass(frozen=True)
-class Event:
-    """One line of a conversation: what the IVR said or played, what the caller did, or what happened."""
-
-    who: Literal["ivr", "caller", "twilio"]
-    text: str
-
-    def __str__(self) -> str:
-        return f"{self.who.upper():>6}: {self.text}"
-
-
-@dataclass(frozen=True)
-class DialResult:
-    """What happens to one leg Twilio dials (a number, client, SIP address, or the agent who dequeues a caller):
-    its DialCallStatus, how long it talks when answered (seconds, before `timeLimit`), whether the caller hangs
-    up during it, and the keys the agent presses at a whisper's `<Gather>` (`<Number url>`)."""
-
-    status: AgentAnswer = "completed"
-    duration: int = 42
-    caller_hangs_up: bool = False
-    keys: str = ""
-
-
-@dataclass(frozen=True)
-class Dialled:
-    """One thing a `<Dial>` (or `<Enqueue>`) connected the caller to, and how it went."""
-
-    kind: Literal["number", "client", "sip", "conference", "queue", "application", "whatsapp"]
-    target: str  # the number, client identity, SIP URI, conference or queue name
-    status: str  # DialCallStatus, or QueueResult for an <Enqueue>
-    duration: int = 0
-
-
-@dataclass(frozen=True)
-class Recording:
-    """What a `<Record>` (or a `<Dial record>`) stored: Twilio's RecordingUrl and duration, how it ended (`digits`:
-    the finish key pressed, 'hangup', or '' on timeout / maxLength), what the caller did, and its transcription."""
-
-    url: str
-    sid: str
-    duration: int
-    digits: str
-    source: Literal["silence", "keys", "speech", "audio", "dial"]
-    said: str = ""  # the words (speech), the keys, or the audio file recorded
-    transcription: str | None = None
-
-
-@dataclass(frozen=True)
-class Request:
-    """One request the simulator made for the call: a TwiML fetch, a status or recording callback."""
-
-    method: str
-    url: str
-    fields: tuple[tuple[str, str], ...]
-    purpose: Literal["twiml", "callback", "media"] = "twiml"
-
-
-@dataclass
-class Gather:
-    """A `<Gather>` waiting for the caller: its attributes, and the verbs after it in the document."""
-
-    action: str
-    method: str
-    input: frozenset[str]
-    num_digits: int | None
-    finish_on_key: str
-    action_on_empty_result: bool
-    hints: str
-    rest: list[ET.Element]
-    url: str
+Target = AgentAnswer | DialResult
 
 
 @dataclass
 class Call:
-    """A call in progress. Answer the waiting `<Gather>` with `say`, `press` or `silence`; `hang_up` ends it."""
+    """A call in progress. Answer what waits (`waiting`: a `<Gather>`, a `<Record>`, an `<Echo>`) with `say`,
+    `press`, `silence` or `speak`; `hang_up` ends the call. The rest is what Twilio saw, for verdicts on any app."""
 
     sim: Simulator
     sid: str
@@ -109,20 +55,28 @@ class Call:
     called: str
     transcript: list[Event] = field(default_factory=list)
     status: str = "in-progress"
-    errors: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)  # Twilio's errors that broke the call flow: "CODE: message"
+    warnings: list[str] = field(default_factory=list)  # what Twilio logged while the call went on (a <Play> failed)
     answered: int = 0  # Gathers answered (speech, keys, or silence that reached the app)
     headers: dict[str, str] = field(default_factory=dict)  # X-Ivr-* of the last response
-    waiting: Gather | None = None
-    dial_answer: AgentAnswer = "completed"
-    #: what Twilio saw, for verdicts on any app (issue 13)
+    waiting: Waiting | None = None
+    dial_answer: Target = "completed"  # how every dialled leg answers, unless `dial` names it
     dialled: list[Dialled] = field(default_factory=list)
     recordings: list[Recording] = field(default_factory=list)
     queues: list[str] = field(default_factory=list)  # queues the caller was enqueued in (<Enqueue>)
     conferences: list[str] = field(default_factory=list)  # conferences the caller joined
-    messages: list[str] = field(default_factory=list)  # <Sms>/<Message> bodies Twilio sent during the call
+    messages: list[str] = field(default_factory=list)  # <Sms> bodies Twilio sent during the call
     requests: list[Request] = field(default_factory=list)  # every request made, in order
     hung_up_by: Literal["caller", "app", "twilio"] | None = None  # who ended the call
     ivr_headers: bool = False  # whether any answer carried ivr's X-Ivr-* headers (an app built with ivr)
+    dial: dict[str, Target] = field(default_factory=dict)  # per number / client / SIP URI / queue / conference
+    queue: QueueOutcome = QueueOutcome()  # what happens to the caller in an <Enqueue>
+    pay: str = "success"  # the <Pay> Result
+    refer: str = "accepted"  # what the SIP endpoint does with a <Refer>
+    params: dict[str, str] = field(default_factory=dict)  # what every request of the call carries
+    form: str = ""  # `params`, form-encoded
+    cookies: CookieJar = field(default_factory=CookieJar)  # the call's own, as a browser's per session
+    seconds: int = 0  # simulated time: pauses, recordings, dials, queues
     _since: int = 0  # transcript index of the caller's last action
     _fetched: int = 0  # documents fetched since the caller's last action
 
@@ -153,7 +107,7 @@ class Call:
     @property
     def turns(self) -> int:
         """Completed turns: the app's own count when it says (`X-Ivr-Turns`), else the Gathers answered."""
-        reported = _count(self.headers.get("x-ivr-turns", ""))
+        reported = count(self.headers.get("x-ivr-turns", ""))
         return reported if reported is not None else self.answered
 
     @property
@@ -172,188 +126,220 @@ class Call:
     # -- what the caller does ---------------------------------------------------------------------------
 
     def say(self, text: str, confidence: float = 0.92) -> Call:
-        gather = self._gather(f"say {text!r}")
+        """Speak: heard by a `<Gather>` listening for speech, recorded by a `<Record>`."""
+        waiting = self._take(f"say {text!r}")
         self._caller(f"says {text!r}")
-        if "speech" not in gather.input:  # Twilio is not listening for speech: as if the caller said nothing
-            return self._empty(gather)
-        return self._post_gather(gather, {"SpeechResult": text, "Confidence": f"{confidence:.6f}"})
+        if isinstance(waiting, Recorder):
+            record.speech(self, waiting, text)
+        elif isinstance(waiting, Gather):
+            if "speech" not in waiting.input:  # Twilio is not listening for speech: as if the caller said nothing
+                return self._empty(waiting)
+            self._post_gather(waiting, {"SpeechResult": text, "Confidence": f"{confidence:.6f}"})
+        else:
+            self._echo(waiting, repr(text))
+        return self
 
     def press(self, keys: str) -> Call:
-        gather = self._gather(f"press {keys!r}")
+        """Press keys: a `<Gather>` takes them up to its finish key or numDigits; a `<Record>` ends at a key of its
+        finishOnKey."""
+        waiting = self._take(f"press {keys!r}")
         self._caller(f"presses {keys}")
-        if "dtmf" not in gather.input:
-            return self._empty(gather)
+        if isinstance(waiting, Recorder):
+            record.keys(self, waiting, keys)
+            return self
+        if not isinstance(waiting, Gather):
+            self._echo(waiting, f"the tones of {keys}")
+            return self
+        if "dtmf" not in waiting.input:
+            return self._empty(waiting)
         digits = ""
         for key in keys:  # Twilio submits at the finish key or once numDigits keys are in, whichever is first
-            if gather.finish_on_key and key == gather.finish_on_key:
+            if waiting.finish_on_key and key == waiting.finish_on_key:
                 break
             digits += key
-            if gather.num_digits is not None and len(digits) >= gather.num_digits:
+            if waiting.num_digits is not None and len(digits) >= waiting.num_digits:
                 break
         if not digits:  # the finish key alone is no input
-            return self._empty(gather)
-        return self._post_gather(gather, {"Digits": digits})
+            return self._empty(waiting)
+        return self._post_gather(waiting, {"Digits": digits})
 
     def silence(self) -> Call:
-        gather = self._gather("stay silent")
+        """Say nothing: a `<Gather>` times out, a `<Record>` ends after its timeout of silence."""
+        waiting = self._take("stay silent")
         self._caller("(silence)")
-        return self._empty(gather)
+        if isinstance(waiting, Recorder):
+            record.silence(self, waiting)
+        elif isinstance(waiting, Gather):
+            self._empty(waiting)
+        else:
+            self.waiting = waiting  # the echo goes on
+        return self
+
+    def speak(self, audio: str | Path) -> Call:
+        """Record a WAV file at a `<Record>` (the simulator has no recogniser: a `<Gather>` needs `say`)."""
+        waiting = self._take(f"speak {str(audio)!r}")
+        if not isinstance(waiting, Recorder):
+            self.waiting = waiting
+            raise SimError(f"speak() records audio at a <Record>; the call {self.sid} waits at a <{waiting.kind}>: "
+                           "use say(), press() or silence()")
+        try:
+            with wave.open(str(audio), "rb") as sound:
+                seconds = max(1, round(sound.getnframes() / (sound.getframerate() or 8000)))
+        except (OSError, EOFError, wave.Error) as exc:
+            self.waiting = waiting
+            raise SimError(f"speak({str(audio)!r}): not a WAV file the simulator can measure: {exc}") from None
+        self._caller(f"speaks {Path(audio).name}")
+        record.audio(self, waiting, str(audio), seconds)
+        return self
 
     def hang_up(self) -> Call:
         if not self.ended:
             self._since, self._fetched = len(self.transcript), 0
             self._caller("hangs up")
-            self._finish("completed")
+            waiting, self.waiting = self.waiting, None
+            self.status, self.hung_up_by = "completed", "caller"  # what Twilio posts from now on
+            if isinstance(waiting, Recorder):
+                record.hung_up(self, waiting)
+            (waiting.scope if waiting is not None else MAIN).hang_up(self)
+            self._status_callback()
         return self
 
     # -- executing TwiML ------------------------------------------------------------------------------------
 
-    def _gather(self, doing: str) -> Gather:
+    def _take(self, doing: str) -> Waiting:
         if self.waiting is None:
             raise SimError(f"the caller cannot {doing}: the call {self.sid} has ended ({self.status}); "
                            f"conversation so far:\n{self.conversation()}")
-        gather, self.waiting = self.waiting, None
+        waiting, self.waiting = self.waiting, None
         self._since, self._fetched = len(self.transcript), 0
-        return gather
+        return waiting
 
     def _caller(self, text: str) -> None:
         self.transcript.append(Event("caller", text))
 
+    def _echo(self, waiting: Waiting, what: str) -> None:
+        self.transcript.append(Event("twilio", f"echoes {what} back to the caller"))
+        self.waiting = waiting
+
     def _empty(self, gather: Gather) -> Call:
         if gather.action_on_empty_result:
             return self._post_gather(gather, {})
-        self._run(gather.rest, gather.url)  # Twilio falls through to the next verb
+        run(self, gather.rest, gather.url, gather.scope)  # Twilio falls through to the next verb
         return self
 
     def _post_gather(self, gather: Gather, fields: dict[str, str]) -> Call:
         self.answered += 1
-        self._fetch(gather.action, gather.method, fields)
+        self._fetch(gather.action, gather.method, fields, gather.scope)
         return self
 
-    def _fetch(self, url: str, method: str, fields: Mapping[str, str]) -> None:
+    def _fetch(self, url: str, method: str, fields: Mapping[str, str], scope: Scope = MAIN) -> None:
+        """Fetch the next document and run it; where Twilio gives up, the scope says what happens."""
         self._fetched += 1
         if self._fetched > MAX_DOCUMENTS:
             document = self.sim._error(self, "14106", f"{url}: {MAX_DOCUMENTS} documents in a row without waiting "
                                                       "for the caller (a <Redirect> or action URL that loops?)")
         else:
-            document = self.sim.request(self, url, method, fields)
+            document = self.sim.request(self, url, method, fields, audio=scope.plays_audio)
         if document is None:
-            self.transcript.append(Event("ivr", APPLICATION_ERROR))
-            self._finish("failed")
+            scope.fail(self)
             return
-        self._run(list(document), url)
+        run(self, document, url, scope)
 
-    def _run(self, verbs: list[ET.Element], url: str) -> None:
-        """Execute verbs in order until one waits for the caller, moves to another document, or ends."""
-        for i, verb in enumerate(verbs):
-            if verb.tag in ("Say", "Play", "Pause"):
-                self._speak(verb)
-            elif verb.tag == "Gather":
-                for inner in verb:
-                    self._speak(inner)
-                self.waiting = _gather(verb, verbs[i + 1:], url)
-                return
-            elif verb.tag == "Redirect":
-                self._fetch(join(url, (verb.text or "").strip()), verb.get("method", "POST"), {})
-                return
-            elif verb.tag == "Dial":
-                if self._dial(verb, url):
-                    return
-            elif verb.tag == "Reject":  # the call is never answered
-                self._finish("busy" if verb.get("reason") == "busy" else "no-answer")
-                return
-            elif verb.tag == "Hangup":
-                self._finish("completed")
-                return
-            else:  # Record and the rest: not simulated, and an IVR under test should not need them
-                raise SimError(f"<{verb.tag}> is not simulated")
-        self._finish("completed")  # Twilio hangs up when a document runs out of verbs
+    def _post(self, url: str, method: str, fields: Mapping[str, str], *, action: bool = False,
+              only: Mapping[str, str] | None = None) -> None:
+        """A request whose answer does not change the call: a callback, or an action after the caller hung up
+        (Twilio requests it; what it answers is not executed)."""
+        self.sim.request(self, url, method, fields, twiml=False, only=only, purpose="twiml" if action else "callback")
 
-    def _speak(self, verb: ET.Element) -> None:
-        if verb.tag == "Say":
-            self.transcript.append(Event("ivr", " ".join(" ".join(verb.itertext()).split())))
-        elif verb.tag == "Play":
-            self.transcript.append(Event("ivr", f"[plays {(verb.text or '').strip()}]"))
-
-    def _dial(self, verb: ET.Element, url: str) -> bool:
-        """Connect the caller; True when the Dial's action took the call elsewhere."""
-        target = " ".join((child.text or "").strip() for child in verb) or (verb.text or "").strip()
-        self.transcript.append(Event("twilio", f"dials {target}: {self.dial_answer}"))
-        action = verb.get("action")
-        if action is None:
-            return False
-        fields = {"DialCallStatus": self.dial_answer, "DialCallSid": "CA" + secrets.token_hex(16)}
-        if self.dial_answer == "completed":
-            fields["DialCallDuration"] = "42"
-        self._fetch(join(url, action), verb.get("method", "POST"), fields)
-        return True
-
-    def _finish(self, status: str) -> None:
+    def _finish(self, status: str, by: Literal["caller", "app", "twilio"]) -> None:
         self.waiting = None
         if self.ended:
             return
-        self.status = status
+        self.status, self.hung_up_by = status, by
+        self._status_callback()
+
+    def _status_callback(self) -> None:
         if self.sim.status_callback:
-            self.sim.request(self, self.sim.status_callback, "POST", {"CallStatus": status}, twiml=False)
+            self._post(self.sim.status_callback, "POST", {"CallStatus": self.status, "CallDuration": str(self.seconds)})
 
 
-def _gather(verb: ET.Element, rest: list[ET.Element], url: str) -> Gather:
-    return Gather(
-        action=join(url, verb.get("action") or url), method=verb.get("method", "POST").upper(),
-        input=frozenset(verb.get("input", "dtmf").split()), num_digits=_count(verb.get("numDigits", "")),
-        finish_on_key=verb.get("finishOnKey", "#"),
-        action_on_empty_result=verb.get("actionOnEmptyResult", "false").lower() == "true",
-        hints=verb.get("hints", ""), rest=rest, url=url)
-
-
-def _count(text: str) -> int | None:
+def count(text: str) -> int | None:
     """A whole number as Twilio writes one (ASCII digits), or None: `str.isdigit` also takes '²', which `int`
     refuses, and `int` refuses numbers of more than 4300 digits."""
-    return int(text) if re.fullmatch(r"[0-9]{1,9}", text) else None
+    return int(text) if 0 < len(text) < 10 and text.isascii() and text.isdigit() else None
+
+
+def _choice(what: str, value: str, choices: Any) -> str:
+    if value not in choices:
+        raise SimError(f"{what}={value!r} is not one of Twilio's: {sorted(choices)}")
+    return value
 
 
 class Simulator:
-    """Fake Twilio for one webhook app (a WSGI callable) or base URL. `auth_token` signs the requests."""
+    """Fake Twilio for one webhook app (a WSGI callable) or base URL. `auth_token` signs the requests; `params`
+    are request parameters every call sends (FromCity, CallerName...), over Twilio's defaults."""
 
     def __init__(self, target: str | Callable[..., Any], *, auth_token: str, base_url: str = "http://localhost",
                  account_sid: str = "AC" + "0" * 32, status_callback: str | None = None,
-                 timeout: float = TWILIO_TIMEOUT, client: Client | None = None) -> None:
+                 timeout: float = TWILIO_TIMEOUT, client: Client | None = None,
+                 params: Mapping[str, str] | None = None) -> None:
         if isinstance(target, str):
             base_url = target.rstrip("/")
         self.base_url, self.account_sid, self.timeout = base_url, account_sid, timeout
         self.status_callback = status_callback
+        self.params = dict(params or {})
         self.validator = RequestValidator(auth_token)
         self.transport = Transport(target, base_url, timeout, client)
+        self.origin = urlsplit(base_url)[:2]
+        self._media: dict[str, tuple[str, str]] = {}  # URL -> ("ok" | "http" | "type", reason): Twilio caches media
 
-    def call(self, path: str, *, caller: str = "+15551230000", called: str = "+18005550199",
-             sid: str | None = None, dial_answer: AgentAnswer = "completed") -> Call:
-        """Place a call to the webhook at `path` and run its TwiML until the caller is asked for something."""
-        call = Call(self, sid or "CA" + secrets.token_hex(16), caller, called, dial_answer=dial_answer)
-        call._fetch(join(self.base_url + "/", path.lstrip("/")), "POST", {"CallStatus": "ringing"})
+    def call(self, path: str = "/", *, method: str = "POST", caller: str = "+15551230000",
+             called: str = "+18005550199", sid: str | None = None, dial_answer: Target = "completed",
+             dial: Mapping[str, Target] | None = None, queue: QueueOutcome | str = "bridged",
+             pay: str = "success", refer: str = "accepted", params: Mapping[str, str] | None = None) -> Call:
+        """Place a call to the webhook at `path` (requested with `method`, GET or POST) and run its TwiML until the
+        caller is asked for something. `dial_answer` is how every dialled leg answers, `dial` names some (a number,
+        client, SIP URI, conference or dialled queue), `queue` is what an `<Enqueue>` does with the caller, `pay`
+        the `<Pay>` Result, `refer` what a `<Refer>` gets, `params` this call's own request parameters."""
+        method = _choice("method", method.upper(), ("GET", "POST"))
+        outcome = queue if isinstance(queue, QueueOutcome) else QueueOutcome(queue)
+        _choice("queue", outcome.result, QUEUE_RESULTS)
+        call = Call(self, sid or new_sid("CA"), caller, called, dial_answer=dial_answer, dial=dict(dial or {}),
+                    queue=outcome, pay=_choice("pay", pay, PAY_RESULTS), refer=_choice("refer", refer, REFER_RESULTS))
+        call.params = standard(call.sid, self.account_sid, caller, called, self.params, params)
+        call.form = urlencode(call.params)
+        call._fetch(join(self.base_url + "/", path.lstrip("/")), method, {"CallStatus": "ringing"})
         return call
 
-    def params(self, call: Call, fields: Mapping[str, str]) -> dict[str, str]:
-        """Twilio's voice request parameters for `call`, plus `fields`."""
-        return {"CallSid": call.sid, "AccountSid": self.account_sid, "From": call.caller, "To": call.called,
-                "Caller": call.caller, "Called": call.called, "CallStatus": call.status, "Direction": "inbound",
-                "ApiVersion": "2010-04-01", **fields}
-
-    def request(self, call: Call, url: str, method: str, fields: Mapping[str, str], *,
-                twiml: bool = True) -> list[ET.Element] | None:
-        """One signed webhook request; the TwiML document's verbs, or None (and the error noted on the call)
-        where Twilio would give up: an HTTP error, a slow answer, a wrong content type, invalid TwiML."""
+    def request(self, call: Call, url: str, method: str, fields: Mapping[str, str], *, twiml: bool = True,
+                only: Mapping[str, str] | None = None, purpose: Literal["twiml", "callback", "media"] = "twiml",
+                agent: bool = False, audio: bool = False) -> list[ET.Element] | None:
+        """One signed webhook request: the call's parameters and `fields` (or `only` these: a callback with its own
+        set, another leg's); the TwiML document's verbs, or None (the error noted on the call) where Twilio would
+        give up: an HTTP error, a slow answer, a wrong content type, a body over 64 kB, invalid TwiML. With
+        `twiml=False` the answer is not read (a callback, or an action after the caller hung up); `agent`: a
+        document of another leg, whose X-Ivr-* headers are not the call's; `audio`: an audio file is played (wait
+        music)."""
         url = join(self.base_url + "/", url)
         problem = url_problem(url)
         if problem:
             return self._error(call, "11100", f"{url!r} is not a URL Twilio can request: {problem}")
         method = method.upper()
-        params = self.params(call, fields)
-        signed = url if method == "POST" else with_query(url, params)
-        headers = {"X-Twilio-Signature": self.validator.compute_signature(signed, params if method == "POST"
-                                                                          else {})}
+        if only is not None:
+            sent, form = {**only, **fields}, None
+        else:  # the call's own parameters are encoded once: a form of 30 fields costs more than the app's answer
+            extra = {"CallStatus": call.status, **fields}
+            sent = {**call.params, **extra}
+            form = f"{call.form}&{urlencode(extra)}" if call.form and not extra.keys() & call.params.keys() else None
+        signed = url if method == "POST" else with_query(url, sent)
+        # Twilio's signature: the URL, then each POST parameter's name and value in name order, HMAC-SHA1'd; built
+        # here and handed whole to twilio's validator, which is slow to build it from 30 parameters
+        data = signed + "".join(key + value for key, value in sorted(sent.items())) if method == "POST" else signed
+        headers = {"X-Twilio-Signature": self.validator.compute_signature(data, {})}
+        call.requests.append(Request(method, url, tuple(sent.items()), "twiml" if twiml else purpose))
         began = time.perf_counter()
         try:
-            response = self.transport.send(method, signed, params, headers)
+            answer = self.transport.send(method, signed, sent, headers, call.cookies, form)
         except Unreachable as exc:
             if exc.timeout:
                 return self._error(call, "11200", f"{url} did not answer within {self.timeout:.0f} s")
@@ -363,22 +349,41 @@ class Simulator:
             return []
         if elapsed > self.timeout:
             return self._error(call, "11200", f"{url} took {elapsed:.1f} s (Twilio waits {self.timeout:.0f} s)")
-        if response.status_code >= 400:
-            return self._error(call, "11200", f"{url} answered HTTP {response.status_code}")
-        if 300 <= response.status_code < 400:  # the redirects did not end, or went nowhere Twilio can go
-            where = response.headers.get("location")
-            return self._error(call, "11215" if where else "11216", f"{url} answered HTTP {response.status_code}"
-                               + (f" to {where!r}, and redirected too many times or to an invalid URL" if where
-                                  else " without a Location"))
-        call.headers = {k: unquote(v) for k, v in response.headers.items() if k.startswith("x-ivr-")}
-        kind = response.headers.get("content-type", "").split(";")[0].strip().lower()
-        if kind not in XML_TYPES:
-            return self._error(call, "12300", f"{url} answered with content type {kind!r}, not TwiML")
         try:
-            return list(check_twiml(response.text))
-        except ValueError as exc:
-            code, _, reason = str(exc).partition(": ")
-            return self._error(call, code, f"{url}: {reason}")
+            exchange.http_problem(answer, url)
+            if audio and exchange.is_audio(answer):
+                play = ET.Element("Play")
+                play.text = url
+                return [play]
+            if not agent:
+                call.headers = {k: unquote(v) for k, v in answer.headers.items() if k.startswith("x-ivr-")}
+                call.ivr_headers = call.ivr_headers or bool(call.headers)
+            return list(exchange.twiml(answer, url))
+        except exchange.Problem as exc:
+            return self._error(call, exc.code, exc.reason)
+
+    def media(self, call: Call, url: str, in_gather: bool = False) -> bool:
+        """Fetch a `<Play>` file as Twilio does (GET, no parameters, cached): False when Twilio could not play
+        it (the error noted on the call). Files on another host than the app are not fetched (no internet)."""
+        url = join(self.base_url + "/", url)
+        if url_problem(url) or urlsplit(url)[:2] != self.origin:
+            return True
+        if url not in self._media:
+            call.requests.append(Request("GET", url, (), "media"))
+            try:
+                exchange.audio(self.transport.send("GET", url, {}, {}), url, in_gather)
+                self._media[url] = ("ok", "")
+            except Unreachable as exc:
+                self._media[url] = ("http", f"{url}: {exc}")
+            except exchange.Problem as exc:
+                self._media[url] = ("http" if exc.code.startswith("11") else "type", exc.reason)
+        kind, reason = self._media[url]
+        if kind == "ok":
+            return True
+        code = "11200" if kind == "http" else "13325" if in_gather else "13420"
+        call.warnings.append(f"{code}: {reason}")
+        call.transcript.append(Event("twilio", f"error {code}: {reason} (the <Play> is skipped)"))
+        return False
 
     def _error(self, call: Call, code: str, message: str) -> list[ET.Element] | None:
         """Note what Twilio would report; no document (the caller hears the application error)."""
@@ -388,5 +393,4 @@ class Simulator:
 
     def close(self) -> None:
         self.transport.close()
-
 

@@ -1,11 +1,17 @@
 """How the simulator reaches an app: a WSGI callable called directly (in-process), or any URL through httpx;
-URLs resolved and checked as Twilio checks them (error 11100), HTTP redirects followed as Twilio follows them."""
+URLs resolved and checked as Twilio checks them (error 11100), HTTP redirects followed as Twilio follows them, and
+cookies kept as Twilio keeps them: "Twilio accepts HTTP cookies and will include them in each request, just like a
+normal web browser" (twilio.com/docs/voice/twiml), for the one call, so each call has its own jar (a second call
+never sees the first one's session)."""
 
 from __future__ import annotations
 
 import io
+import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from email.message import Message
+from http.cookiejar import CookieJar
 from typing import Any
 from urllib.parse import unquote, urlencode, urljoin, urlsplit
 
@@ -39,6 +45,34 @@ class _Answer:
     status_code: int
     headers: dict[str, str]  # lower-case names
     text: str
+    size: int = 0  # bytes of the body
+
+
+class _Sent:
+    """What `http.cookiejar` needs of a response: its Set-Cookie headers."""
+
+    def __init__(self, headers: list[tuple[str, str]]) -> None:
+        self.message = Message()
+        for name, value in headers:
+            if name.lower() == "set-cookie":
+                self.message["Set-Cookie"] = value
+
+    def info(self) -> Message:
+        return self.message
+
+
+def _cookie_header(jar: CookieJar | None, method: str, url: str) -> str | None:
+    """The Cookie header the jar holds for `url`, or None."""
+    if not jar:
+        return None
+    request = urllib.request.Request(url, method=method)
+    jar.add_cookie_header(request)
+    return request.get_header("Cookie")
+
+
+def _keep_cookies(jar: CookieJar | None, method: str, url: str, headers: list[tuple[str, str]]) -> None:
+    if jar is not None and any(name.lower() == "set-cookie" for name, _ in headers):
+        jar.extract_cookies(_Sent(headers), urllib.request.Request(url, method=method))  # type: ignore[arg-type]
 
 
 class _Wsgi:
@@ -48,9 +82,10 @@ class _Wsgi:
     def __init__(self, app: Callable[..., Any], base_url: str) -> None:
         self.app, self.base = app, urlsplit(base_url)
 
-    def request(self, method: str, url: str, body: bytes, headers: Mapping[str, str]) -> _Answer:
+    def request(self, method: str, url: str, body: bytes, headers: Mapping[str, str],
+                jar: CookieJar | None = None) -> _Answer:
         for _ in range(10):
-            answer = self._once(method, url, body, headers)
+            answer = self._once(method, url, body, headers, jar)
             if answer.status_code not in (301, 302, 303, 307, 308) or "location" not in answer.headers:
                 return answer
             url = join(url, answer.headers["location"])
@@ -60,7 +95,8 @@ class _Wsgi:
                 method, body = "GET", b""
         return answer
 
-    def _once(self, method: str, url: str, body: bytes, headers: Mapping[str, str]) -> _Answer:
+    def _once(self, method: str, url: str, body: bytes, headers: Mapping[str, str],
+              jar: CookieJar | None) -> _Answer:
         parts = urlsplit(url)
         environ: dict[str, Any] = {
             "REQUEST_METHOD": method, "SCRIPT_NAME": "", "PATH_INFO": unquote(parts.path) or "/",
@@ -74,6 +110,9 @@ class _Wsgi:
         if body:
             environ["CONTENT_TYPE"] = "application/x-www-form-urlencoded"
         environ.update({"HTTP_" + k.upper().replace("-", "_"): v for k, v in headers.items()})
+        cookie = _cookie_header(jar, method, url)
+        if cookie:
+            environ["HTTP_COOKIE"] = cookie
         started: list[Any] = []
 
         def start_response(status: str, response_headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
@@ -87,8 +126,9 @@ class _Wsgi:
             if hasattr(chunks, "close"):
                 chunks.close()
         status, response_headers = started
+        _keep_cookies(jar, method, url, response_headers)
         return _Answer(int(status.split()[0]), {k.lower(): v for k, v in response_headers},
-                       data.decode("utf-8", "replace"))
+                       data.decode("utf-8", "replace"), len(data))
 
 
 def with_query(url: str, params: Mapping[str, str]) -> str:
@@ -112,13 +152,18 @@ class Transport:
         self.wsgi = _Wsgi(target, base_url) if not isinstance(target, str) and client is None else None
         self.client = client or httpx.Client(base_url=base_url, timeout=timeout + 1, follow_redirects=True)
 
-    def send(self, method: str, url: str, params: Mapping[str, str], headers: Mapping[str, str]) -> _Answer:
-        """One request: form-encoded parameters in the body of a POST, in the query of a GET (`url` already
-        carries them there). Raises Unreachable when no HTTP answer came."""
+    def send(self, method: str, url: str, params: Mapping[str, str], headers: Mapping[str, str],
+             jar: CookieJar | None = None, form: str | None = None) -> _Answer:
+        """One request: form-encoded parameters in the body of a POST (`form`, when the caller has them encoded
+        already), in the query of a GET (`url` already carries them there), with the cookies of `jar` (a call's
+        own), which keeps those the app sets. Raises Unreachable when no HTTP answer came."""
         try:
             if self.wsgi is not None:
-                body = urlencode(params).encode() if method != "GET" else b""
-                return self.wsgi.request(method, url, body, headers)
+                body = (form if form is not None else urlencode(params)).encode() if method != "GET" else b""
+                return self.wsgi.request(method, url, body, headers, jar)
+            # httpx keeps cookies in its client: lend it the call's jar for this request (a fresh one for a media
+            # file: Twilio's media fetches belong to no call)
+            self.client.cookies = jar if jar is not None else CookieJar()
             if method == "GET":
                 response = self.client.get(url, headers=dict(headers))
             else:
@@ -127,7 +172,8 @@ class Transport:
             raise Unreachable(str(exc), timeout=True) from None
         except (httpx.HTTPError, httpx.InvalidURL) as exc:
             raise Unreachable(str(exc)) from None
-        return _Answer(response.status_code, {k.lower(): v for k, v in response.headers.items()}, response.text)
+        return _Answer(response.status_code, {k.lower(): v for k, v in response.headers.items()}, response.text,
+                       len(response.content))
 
     def close(self) -> None:
         self.client.close()
