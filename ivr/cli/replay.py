@@ -1,4 +1,5 @@
-"""`ivr replay` and `ivr transcribe`: recorded calls on the command line (registered on `ivr` by cli.py).
+"""`ivr replay`: recorded calls on the command line (registered on `ivr` by cli.py, with `ivr transcribe` from
+`ivr.cli.transcribe`, whose speech-to-text options it shares).
 
 Heavy imports (the web app, the recognisers, numpy) happen inside the commands, so `ivr check` stays fast.
 """
@@ -20,58 +21,27 @@ import click
 
 from ivr.cli.audit import database_option, parse_since
 from ivr.cli.common import live_token, needs
+from ivr.cli.transcribe import stt_options, transcribe_cmd
 from ivr.errors import UsageError
+from ivr.files import kind_of
 from ivr.flow.nodes import DEFAULT_OUTCOME
+
+__all__ = ["replay_cmd", "transcribe_cmd"]
 
 if TYPE_CHECKING:
     from ivr.flow.model import Flow
     from ivr.testing.replay import Job
     from ivr.testing.sidecar import Sidecar
 
-STT_ENGINES = click.Choice(["vosk", "whisper"])
-
-
-def _stt_options(f: Any) -> Any:
-    f = click.option("--cache-dir", metavar="DIR", envvar="IVR_CACHE_DIR", show_envvar=True,
-                     help="the transcript cache (default: ~/.cache/ivr; shared by every worker, so on a cluster a "
-                          "directory on shared storage hears each utterance once anywhere)")(f)
-    f = click.option("--no-cache", is_flag=True, help="recognise again even when a cached transcript exists")(f)
-    f = click.option("--vosk-model", metavar="DIR", help="a Vosk model directory (default: $IVR_VOSK_MODEL)")(f)
-    f = click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default=None, expose_value=False,
-                     callback=_whisper_device,
-                     help="where Whisper runs: auto (a CUDA GPU when there is one, else the CPU), cpu or cuda "
-                          "(default: $IVR_WHISPER_DEVICE, else auto)")(f)
-    return click.option("--stt", type=STT_ENGINES, default=None,
-                        help="speech-to-text engine (default: $IVR_STT, else vosk for Korean flows or a configured "
-                             "Vosk model, else whisper)")(f)
-
-
-def _whisper_device(ctx: click.Context, _param: Any, value: str | None) -> None:
-    """--device reaches the recognisers as IVR_WHISPER_DEVICE (as the command's environment does, so worker
-    processes see it too), for this command only."""
-    if value is None:
-        return
-    before = os.environ.get("IVR_WHISPER_DEVICE")
-    os.environ["IVR_WHISPER_DEVICE"] = value
-
-    def restore() -> None:
-        if before is None:
-            os.environ.pop("IVR_WHISPER_DEVICE", None)
-        else:
-            os.environ["IVR_WHISPER_DEVICE"] = before
-
-    ctx.call_on_close(restore)
-
-
 @click.command("replay")
-@click.argument("flow_file", metavar="FLOW")
+@click.argument("flow_file", metavar="[FLOW]", required=False)
 @click.argument("paths", metavar="[RECORDING|DIR]...", nargs=-1)
 @click.option("--within", type=click.IntRange(min=1),
               help="the call must reach its outcome within N turns (with --from-store: a caller who asked to cancel "
                    "must reach the guarantee's outcome within N turns of asking; default: FLOW's guarantee)")
 @click.option("--expect", metavar="OUTCOME", help="the outcome each call must end with (default with --within: "
                                                   "the outcome of FLOW's guarantee)")
-@_stt_options
+@stt_options
 @click.option("-j", "workers", type=click.IntRange(min=1), default=1, show_default=True,
               help="replay this many calls at once, on a Dask LocalCluster of N worker processes made for the run "
                    "(1: in this process)")
@@ -79,7 +49,16 @@ def _whisper_device(ctx: click.Context, _param: Any, value: str | None) -> None:
               help="replay on the existing Dask cluster of this scheduler instead, on all its workers (they need "
                    "ivrkit[testing,speech], and the flow, recordings and --cache-dir at the same paths)")
 @click.option("--url", metavar="URL", help="replay against this live line (signed with TWILIO_AUTH_TOKEN) "
-                                           "instead of the app in-process; FLOW may then be just the flow's name")
+                                           "instead of the app in-process; FLOW may then be just the flow's name, "
+                                           "or left out for any Twilio voice app (its webhook URL)")
+@click.option("--entry", metavar="PATH", help="with --url and no FLOW: the webhook's path under URL (default: URL "
+                                              "itself)")
+@click.option("--method", type=click.Choice(["GET", "POST"], case_sensitive=False), default=None,
+              help="with --url: the entry request's method  [default: POST]")
+@click.option("--cancel-when", "cancel_when", multiple=True, metavar="KIND:VALUE",
+              help="what cancellation looks like from outside the line (any app): prompt:REGEX, dialled:TARGET, "
+                   "url:PATH, hangup-after:REGEX, outcome:NAME (repeatable: any one counts); --within then counts "
+                   "the turns to it, and a call that never meets it fails")
 @click.option("--caller-channel", type=click.IntRange(min=0), default=None,
               help="the caller's channel of a dual-channel recording  [default: 0]")
 @click.option("--from-store", is_flag=True,
@@ -101,9 +80,10 @@ def _whisper_device(ctx: click.Context, _param: Any, value: str | None) -> None:
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "junit"]), default="text", show_default=True,
               help="json and junit for programs and CI (junit: recordings only)")
 @click.pass_context
-def replay_cmd(ctx: click.Context, flow_file: str, paths: tuple[str, ...], within: int | None, expect: str | None,
-               stt: str | None, vosk_model: str | None, no_cache: bool, cache_dir: str | None, workers: int,
-               scheduler: str | None, url: str | None, caller_channel: int | None, from_store: bool, database: str,
+def replay_cmd(ctx: click.Context, flow_file: str | None, paths: tuple[str, ...], within: int | None,
+               expect: str | None, stt: str | None, vosk_model: str | None, no_cache: bool, cache_dir: str | None,
+               workers: int, scheduler: str | None, url: str | None, entry: str | None, method: str | None,
+               cancel_when: tuple[str, ...], caller_channel: int | None, from_store: bool, database: str,
                since: datetime | None, logged_flow: str | None, risk: float | None, inconclusive: str,
                fmt: str) -> None:
     """Replay recorded calls (a file each, a directory of them, or a directory of per-turn clips) against FLOW's
@@ -128,39 +108,58 @@ def replay_cmd(ctx: click.Context, flow_file: str, paths: tuple[str, ...], withi
     With --from-store, no recordings: the calls the line logged (what Twilio heard, with its confidence, or the
     keys pressed, at each turn) are given again to FLOW's line, and every call whose outcome or turn count
     changes is listed (old -> new), and every caller who asked to cancel (the guarantee's intent) and reached the
-    guarantee's outcome within N turns then, but would not now. Exit 1 when there is such a regression."""
+    guarantee's outcome within N turns then, but would not now. Exit 1 when there is such a regression.
+
+    Any Twilio voice app, with no flow: `ivr replay --url URL [--entry PATH] [--method GET] RECORDING...`. Say
+    what cancellation looks like with --cancel-when (a prompt, a number dialled, a URL reached); --within N then
+    means cancelled within N turns. A call with a Twilio error fails."""
     if from_store:
+        if flow_file is None:
+            raise UsageError("--from-store needs FLOW: the flow file to replay the store's calls against")
         _refuse(ctx, paths, ("expect", "stt", "vosk_model", "no_cache", "cache_dir", "workers", "scheduler", "url",
-                             "caller_channel", "risk", "inconclusive"),
+                             "entry", "method", "cancel_when", "caller_channel", "risk", "inconclusive"),
                 "--from-store replays the calls of the store")
         if fmt == "junit":
             raise UsageError("--from-store prints text or json (--format text|json)")
         _from_store(flow_file, database, since, logged_flow, within, fmt)
         return
     _refuse(ctx, (), ("database", "since", "logged_flow"), "--database, --since and --flow need --from-store")
+    for given, option in ((entry, "--entry"), (method, "--method")):
+        if given and not url:
+            raise UsageError(f"{option} is for a live line: give --url URL too")
+    needs("testing", "ivr replay")
+    needs("speech", "ivr replay")
+    from ivr.testing.cancel_when import parse_all
+
+    flow_file, paths = _flow_and_recordings(flow_file, paths, url, entry)
+    if flow_file is None and not url:
+        raise UsageError("missing FLOW: give the flow file to replay recordings against, or --url URL to replay them "
+                         "against a live line (any Twilio voice app)")
+    conditions = parse_all(cancel_when)
     if not paths:
         raise UsageError("nothing to replay: give recordings (files or directories), or --from-store to replay the "
                          "calls the line logged")
-    needs("testing", "ivr replay")
-    needs("speech", "ivr replay")
     from ivr.flow.loader import load_flow
     from ivr.speech.cache import default_cache_dir
     from ivr.testing.replay import Setup, recordings, replay_all
 
-    flow = load_flow(flow_file)[0] if not url or Path(flow_file).is_file() else None
-    name = flow.name if flow is not None else _flow_name(flow_file)
+    flow = load_flow(flow_file)[0] if flow_file is not None and (not url or Path(flow_file).is_file()) else None
+    name = flow.name if flow is not None else None if flow_file is None else _flow_name(flow_file)
     found = recordings(paths)
-    plans = [_plan(source, flow, within, expect, stt, caller_channel) for source in found]
+    plans = [_plan(source, flow, within, expect, stt, caller_channel, bool(conditions)) for source in found]
     _check_sidecars(plans, name, flow)
-    if flow is None and any(p.guessed for p in plans):
+    if flow_file is not None and flow is None and any(p.guessed for p in plans):
         click.echo(f"note: {flow_file!r} is a flow's name, not its file, so its guarantee is unknown: calls with "
                    f"'within' alone must end {DEFAULT_OUTCOME!r} (pass --expect, or the flow file)", err=True)
-    setup = Setup(name, () if url else (flow_file,), url, live_token() if url else "",
+    from ivr.testing.script_setup import entry_path
+
+    setup = Setup(name or "", () if url else (str(flow_file),), url, live_token() if url else "",
                   flow.language if flow is not None else None, vosk_model,
                   None if no_cache else str(Path(cache_dir) / "transcripts" if cache_dir else default_cache_dir()),
                   tuple((k, os.environ[k]) for k in ("IVR_STT", "IVR_VOSK_MODEL", "IVR_WHISPER_MODEL",
                                                      "IVR_WHISPER_DEVICE") if k in os.environ), os.getcwd(),
-                  risk=risk)
+                  risk=risk, path=entry_path(url, name, entry) if url else None, method=(method or "POST").upper(),
+                  cancel_when=conditions)
 
     def finished(count: int, verdict: Any) -> None:
         click.echo(f"[{count}/{len(plans)}] {verdict.status} {Path(verdict.recording).name}", err=True)
@@ -238,8 +237,26 @@ def _flow_name(flow: str) -> str:
     return flow
 
 
+def _flow_and_recordings(flow: str | None, paths: tuple[str, ...], url: str | None,
+                         entry: str | None) -> tuple[str | None, tuple[str, ...]]:
+    """FLOW and the recordings among the arguments: with --url, FLOW may be left out (any app), so a first
+    argument that is a recording (an audio file, or a directory or file that is no flow), or any first argument
+    with --entry, is a recording."""
+    if entry is not None and not entry.startswith("/"):
+        raise UsageError(f"--entry {entry!r}: give the webhook's path, starting with '/', e.g. /voice")
+    if flow is None or not url:
+        return flow, paths
+    from ivr.speech.audio import FORMATS
+
+    first = Path(flow)
+    recording = first.suffix.lower() in FORMATS or (first.exists() and kind_of(first) != "flow")
+    if entry is not None and not recording:
+        raise UsageError(f"give FLOW ({flow!r}: the line's /voice/FLOW) or --entry ({entry!r}), not both")
+    return (None, (flow, *paths)) if recording or entry is not None else (flow, paths)
+
+
 def _plan(source: Path, flow: Flow | None, within: int | None, expect: str | None, stt: str | None,
-          channel: int | None) -> Plan:
+          channel: int | None, cancel_when: bool = False) -> Plan:
     """What one recording must do: the command line's expectations, else its sidecar's, else the defaults."""
     from ivr.files import SIDECAR_SUFFIXES
     from ivr.testing.sidecar import load_sidecar
@@ -257,17 +274,20 @@ def _plan(source: Path, flow: Flow | None, within: int | None, expect: str | Non
         notes.append(f"expectations from the sidecar {found} (options given on the command line come first)")
         if sidecar.known_failure:
             notes.append(f"the sidecar says this is a known failure: {sidecar.known_failure}")
-    guessed = within is not None and expect is None and flow is None
-    if expect is None and within is not None:
+    guessed = within is not None and expect is None and flow is None and not cancel_when
+    if expect is None and within is not None and not cancel_when:  # with cancel_when: N turns to it
         expect = flow.guarantee.outcome if flow is not None else DEFAULT_OUTCOME
     return Plan(source, within, expect, stt, channel if channel is not None else 0, sidecar, guessed, tuple(notes))
 
 
-def _check_sidecars(plans: list[Plan], name: str, flow: Flow | None) -> None:
+def _check_sidecars(plans: list[Plan], name: str | None, flow: Flow | None) -> None:
     """A sidecar that names another flow than FLOW, or an outcome FLOW does not have, is a mistake to fix before
-    replaying anything (as the pytest plugin checks them against the flows it serves)."""
+    replaying anything (as the pytest plugin checks them against the flows it serves). With no FLOW (any app),
+    a sidecar's flow is not checked."""
     from ivr.errors import Problem, SidecarError
 
+    if name is None:
+        return
     problems: list[Problem] = []
     for sidecar in (p.sidecar for p in plans if p.sidecar is not None):
         if sidecar.flow != name:
@@ -302,70 +322,3 @@ def _render(verdicts: list[Any], fmt: str) -> str:
     unsure = sum(v.status == "INCONCLUSIVE" for v in verdicts)
     lines.append(f"{passed} of {len(verdicts)} call(s) passed" + (f", {unsure} inconclusive" if unsure else ""))
     return "\n".join(lines) + "\n"
-
-
-@click.command("transcribe")
-@click.argument("files", metavar="AUDIO...", nargs=-1, required=True)
-@click.option("--flow", "flow_file", metavar="FLOW", help="interpret what was heard as this flow would")
-@click.option("--at", "node", metavar="NODE", help="the node that hears it (default: the first that gathers input)")
-@_stt_options
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
-def transcribe_cmd(files: tuple[str, ...], flow_file: str | None, node: str | None, stt: str | None,
-                   vosk_model: str | None, no_cache: bool, cache_dir: str | None, fmt: str) -> None:
-    """Print what each audio file says (and, with --flow, the intent and digits the IVR would take)."""
-    phrases: tuple[str, ...]
-    needs("speech", "ivr transcribe")
-    from ivr.speech.audio import load, load_all
-    from ivr.speech.choose import get_transcriber
-    from ivr.speech.split import detect_dtmf
-
-    flow, phrases = None, ()
-    if flow_file:
-        flow, node, phrases = _listening(flow_file, node)
-    transcriber = get_transcriber(stt, language=flow.language if flow else None, vosk_model=vosk_model,
-                                  cache=not no_cache, cache_dir=Path(cache_dir) / "transcripts" if cache_dir else None)
-
-    def heard(path: Path) -> dict[str, Any]:
-        """One file's row: a file at a time, so a batch holds one file's audio at most, and a bad one fails alone."""
-        audio = load(path)
-        keys = "".join(t.key for t in detect_dtmf(audio))
-        said = transcriber.transcribe(audio, phrases=phrases, language=flow.language if flow else None)
-        return {"file": audio.source, "text": said.text, "confidence": said.confidence,
-                "intent": _intent(flow, node, said.text, said.confidence, keys), "digits": keys or None}
-
-    batch = load_all(files, heard)
-    rows = [row for _name, row in batch.done]
-    if fmt == "json":
-        click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
-    else:
-        for r in rows:
-            conf = f" ({r['confidence']:.2f})" if r["confidence"] is not None else ""
-            extra = (f" -> {r['intent']}" if r["intent"] else "") + (f" [keys {r['digits']}]" if r["digits"] else "")
-            click.echo(f"{r['file']}: {r['text']!r}{conf}{extra}")
-    for failure in batch.failed:
-        click.echo(f"error: {failure}", err=True)
-    if batch.failed:
-        sys.exit(2)
-
-
-def _listening(flow_file: str, node: str | None) -> tuple[Any, str, tuple[str, ...]]:
-    from ivr.flow import engine
-    from ivr.flow.loader import load_flow
-    from ivr.flow.model import GatherNode
-
-    flow = load_flow(flow_file)[0]
-    gathering = [k for k, n in flow.nodes.items() if isinstance(n, GatherNode)]
-    node = node or (gathering[0] if gathering else None)
-    if node not in gathering:
-        raise UsageError(f"--at: {node!r} is not a node that gathers input; choices: {gathering}")
-    return flow, node, engine.gather_for(flow, node).hints
-
-
-def _intent(flow: Any, node: str | None, text: str, confidence: float | None, keys: str) -> str | None:
-    if flow is None or node is None:
-        return None
-    from ivr.flow.caller import Digits, Silence, Speech
-    from ivr.flow.intents import interpret
-
-    heard = Digits(keys) if keys else Speech(text, confidence) if text.strip() else Silence()
-    return str(interpret(flow, node, heard))

@@ -5,26 +5,37 @@
         call.say("cancel"); call.press("12345678")
         assert call.outcome == "cancelled" and call.turns <= 3
 
+    def test_my_flask_line(ivr_simulator):           # any Twilio voice app, built by the test
+        call = ivr_simulator(create_my_app()).call("/voice")
+        call.press("2")
+        assert "cancellation number" in call.prompt and not call.errors
+
 - `*.call.yaml` files under the test paths are collected as tests, one per script; a failure prints the whole
   conversation beside what was expected.
 - Recorded calls with a sidecar expectation file are collected as tests, one per sidecar (`ivr.testing.sidecar`):
   `calls/x.expect.yaml` names the flow and the outcome (and/or `within` N turns) that the recording beside it,
   `calls/x.wav` (or a directory `calls/x/` of per-turn clips), must reach when replayed (`ivr.testing.replay`) against
-  the same line as the call scripts. Speech is recognised offline by the sidecar's `stt`, else `--ivr-stt`, else
-  `IVR_STT`, else by the flow's language (`--ivr-vosk-model` or `IVR_VOSK_MODEL` for Vosk); one recogniser per
-  engine and language per session, transcripts cached on disk as for `ivr replay`. A failure prints what
+  the same line as the call scripts (`ivr.testing.plugin_recordings`). Speech is recognised offline by the
+  sidecar's `stt`, else `--ivr-stt`, else `IVR_STT`, else by the flow's language (`--ivr-vosk-model` or
+  `IVR_VOSK_MODEL` for Vosk); one recogniser per engine and language per session, transcripts cached on disk as
+  for `ivr replay`. A failure prints what
   `ivr replay` prints for the call (each turn heard, with confidence, intent and node) and the conversation.
   A sidecar's `said` list (what the caller said at each turn) judges the call twice, on what was said and on
   what was heard: the failure then says whether the flow is unfair or the recogniser misheard a turn.
 - Under pytest-xdist (`pytest -n N`) each worker process has a session of its own: its own app and store for
   the call scripts, its own recognisers (a model loads once per worker); the transcript cache on disk is shared.
 - Fixtures: `ivr_app` (the real webhook app for the chosen flows, on a fresh SQLite store, with signature checks
-  on), `ivr_sim` (a fake Twilio driving it, or a live line with `--ivr-url`), `ivr_call(flow, caller=...)`.
+  on), `ivr_sim` (a fake Twilio driving it, or a live line with `--ivr-url`), `ivr_call(flow or "/path",
+  method=..., params=..., caller=...)` (no argument: the entry, `--ivr-entry`), and `ivr_simulator(target,
+  auth_token=..., **options)`: a fake Twilio for an app the test builds (any WSGI app in-process, or any URL),
+  closed at teardown.
 - Choosing flows: `--ivr-flows PATH` (repeatable, relative to where pytest runs), the ini option `ivr_flows`
   (relative to the config file that sets it, so `pytest` works from any directory of a project), default
   `flows/` beside that file; per test, the marker `@pytest.mark.ivr_flows("flows/gym.yaml")` (relative to the
-  config file too). `--ivr-url URL` runs the same scripts against a deployed line (its auth token from
-  `--ivr-auth-token` or `TWILIO_AUTH_TOKEN`).
+  config file too). `--ivr-url URL` runs the same scripts against a deployed line, any Twilio voice app (its
+  auth token from `--ivr-auth-token` or `TWILIO_AUTH_TOKEN`); `--ivr-entry PATH` is where `ivr_call()` calls it
+  (default: the URL itself), `--ivr-method GET` the entry request's method for `ivr_call` and for scripts that
+  give none.
 
 pytest imports this module in every run of every project that has ivr installed, so it imports nothing heavy
 until a test asks for it (or a file it collects is a call script or a sidecar). What it then needs comes with
@@ -35,6 +46,7 @@ with the `pip install` to run (`MissingExtra`), not with an ImportError.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
@@ -44,18 +56,17 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import pytest
 
-from ivr.errors import CallFailed, CallInconclusive, FlowFileError, IvrError, MissingExtra
+from ivr.errors import CallFailed, FlowFileError, IvrError, MissingExtra, UsageError
 from ivr.files import kind_of
 
 if TYPE_CHECKING:
-    from ivr.flow.model import Flow
     from ivr.line.app import App
-    from ivr.speech.transcript import Transcriber
-    from ivr.testing.replay import Verdict
-    from ivr.testing.sidecar import Sidecar
     from ivr.testing.sim import Call, Simulator
 
 _SESSION = pytest.StashKey[dict[str, Any]]()
+METHODS = ("GET", "POST")
+#: the auth token `ivr_simulator` signs with when neither the test nor the run gives one
+SIMULATOR_TOKEN = "ivr-simulator-auth-token"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -64,7 +75,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="flow file or directory the test app serves (repeatable; default: the ivr_flows ini "
                          "option, else flows/)")
     group.addoption("--ivr-url", default=None, metavar="URL",
-                    help="run call scripts and ivr_call against this live line instead of an in-process app")
+                    help="run call scripts and ivr_call against this live line, any Twilio voice app, instead of an "
+                         "in-process app: scripts' paths and /voice/FLOW go under URL; ivr_call() with no flow or "
+                         "path calls URL itself (or --ivr-entry under it)")
+    group.addoption("--ivr-entry", default=None, metavar="PATH",
+                    help="the webhook path ivr_call() calls with no flow or path (default: --ivr-url's own path, "
+                         "else /)")
+    group.addoption("--ivr-method", type=str.upper, choices=METHODS, default=None,
+                    help="the entry request's method for ivr_call and for call scripts that give none "
+                         "(default: POST)")
     group.addoption("--ivr-auth-token", default=None, metavar="TOKEN",
                     help="auth token to sign requests to --ivr-url with (default: $TWILIO_AUTH_TOKEN)")
     group.addoption("--ivr-stt", choices=("vosk", "whisper"), default=None,
@@ -105,6 +124,9 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[_SESSION] = {"risk": _max_risk(config)}  # a bad IVR_MAX_RISK stops the run here, not per test
     if config.getoption("--ivr-url") and not _token(config):
         raise pytest.UsageError("--ivr-url needs the line's auth token: --ivr-auth-token or TWILIO_AUTH_TOKEN")
+    entry = config.getoption("--ivr-entry")
+    if entry is not None and not entry.startswith("/"):
+        raise pytest.UsageError(f"--ivr-entry {entry!r}: give the webhook's path, starting with '/', e.g. /voice")
 
 
 def _token(config: pytest.Config) -> str:
@@ -120,6 +142,8 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Col
     if kind_of(file_path) == "script":
         return ScriptFile.from_parent(parent, path=file_path)
     if kind_of(file_path) == "sidecar":
+        from ivr.testing.plugin_recordings import SidecarFile
+
         return SidecarFile.from_parent(parent, path=file_path)
     return None
 
@@ -219,39 +243,6 @@ def _shared(config: pytest.Config) -> Simulator:
     return session["sim"]  # type: ignore[no-any-return]
 
 
-def _flow(config: pytest.Config, sidecar: Sidecar) -> Flow | None:
-    """The flow a sidecar calls: one the session's app serves (a name it does not serve is the sidecar's
-    mistake); for a live line (--ivr-url), the local flow file of that name when the flows load, for the
-    flow's language, else None (the line alone knows its flows)."""
-    _shared(config)
-    session = config.stash[_SESSION]
-    if "served" in session:
-        return sidecar.flow_in(session["served"])
-    if "local" not in session:
-        from ivr.files import flow_files
-        from ivr.flow.loader import load_flow
-
-        try:
-            session["local"] = {f.name: f for f in (load_flow(p)[0] for p in flow_files(_flows(config)))}
-        except IvrError:
-            session["local"] = {}
-    return session["local"].get(sidecar.flow)  # type: ignore[no-any-return]
-
-
-def _transcriber(config: pytest.Config, stt: str | None, language: str | None) -> Transcriber:
-    """One recogniser per engine and language for the session, so that a model loads once."""
-    with _extra("testing,speech", "ivr's pytest plugin (recorded calls)"):
-        from ivr.speech.choose import get_transcriber
-
-    name = stt or config.getoption("--ivr-stt")
-    made = config.stash[_SESSION].setdefault("transcribers", {})
-    if (name, language) not in made:
-        model = config.getoption("--ivr-vosk-model")
-        made[name, language] = get_transcriber(name, language=language, vosk_model=model and str(
-            config.invocation_params.dir / model))
-    return made[name, language]  # type: ignore[no-any-return]
-
-
 class ScriptFile(pytest.File):
     def collect(self) -> Iterator[pytest.Item]:
         try:
@@ -274,7 +265,7 @@ class ScriptItem(pytest.Item):
     def runtest(self) -> None:
         from ivr.testing.scripts import run_script
 
-        result = run_script(self.script, _shared(self.config))
+        result = run_script(self.script, _shared(self.config), method=self.config.getoption("--ivr-method") or "POST")
         if not result.ok:
             raise CallFailed(result.report())
 
@@ -286,73 +277,6 @@ class ScriptItem(pytest.Item):
     def reportinfo(self) -> tuple[Path, int | None, str]:
         return self.path, 0, f"call script {self.name}" + (f": {self.script.description}"
                                                            if self.script.description else "")
-
-
-def recording_failed(sidecar: Sidecar, verdict: Verdict) -> CallFailed:
-    """The report of a recording that missed its sidecar's expectations, with the conversation."""
-    conversation = "".join(f"\n  {line}" for line in verdict.transcript.splitlines())
-    return CallFailed(f"{sidecar.file}: {'; '.join(verdict.reasons)}\n{verdict.report()}"
-                      + (f"\n\n  conversation:{conversation}" if conversation else ""))
-
-
-def recording_inconclusive(sidecar: Sidecar, verdict: Verdict) -> CallInconclusive:
-    """The report of a recording whose verdict the recogniser cannot vouch for: the turns it could not tell."""
-    conversation = "".join(f"\n  {line}" for line in verdict.transcript.splitlines())
-    return CallInconclusive(f"{sidecar.file}: inconclusive, the recogniser cannot tell what was said at "
-                            f"{'; '.join(verdict.doubts)} (run with --ivr-inconclusive=xfail to report such calls "
-                            f"as expected failures)\n{verdict.report()}"
-                            + (f"\n\n  conversation:{conversation}" if conversation else ""))
-
-
-class SidecarFile(pytest.File):
-    def collect(self) -> Iterator[pytest.Item]:
-        try:
-            with _extra("testing,speech", "ivr's pytest plugin (recorded calls)"):
-                from ivr.testing.replay import replay  # noqa: F401  (what running it needs, checked now)
-                from ivr.testing.sidecar import load_sidecar
-        except MissingExtra as exc:
-            raise self.CollectError(str(exc)) from None
-        try:
-            sidecar = load_sidecar(self.path)
-        except IvrError as exc:
-            raise self.CollectError(f"invalid sidecar expectation file:\n{exc}") from None
-        item = SidecarItem.from_parent(self, name=sidecar.name, sidecar=sidecar)
-        if sidecar.known_failure:  # strict: once the call passes, the sidecar must say so
-            item.add_marker(pytest.mark.xfail(reason=sidecar.known_failure, raises=CallFailed, strict=True))
-        yield item
-
-
-class SidecarItem(pytest.Item):
-    def __init__(self, *, sidecar: Sidecar, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.sidecar = sidecar
-
-    def runtest(self) -> None:
-        from ivr.testing.replay import replay
-
-        sidecar, sim = self.sidecar, _shared(self.config)
-        flow = _flow(self.config, sidecar)
-        language = flow.language if flow is not None else None
-        verdict = replay(sidecar.recording, sim, f"/voice/{sidecar.flow}",
-                         _transcriber(self.config, sidecar.stt, language), language=language,
-                         within=sidecar.within, expect=sidecar.expected(flow), channel=sidecar.caller_channel,
-                         said=sidecar.said, flow=flow, risk=self.config.stash[_SESSION]["risk"],
-                         again=not self.config.getoption("--ivr-url"))
-        if verdict.status == "INCONCLUSIVE":
-            if self.config.getoption("--ivr-inconclusive") == "xfail":
-                pytest.xfail(f"inconclusive: {'; '.join(verdict.doubts)}")
-            raise recording_inconclusive(sidecar, verdict)
-        if not verdict.ok:
-            raise recording_failed(sidecar, verdict)
-
-    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
-        if isinstance(excinfo.value, IvrError):  # the report, or a person's mistake, says it all
-            return str(excinfo.value)
-        return str(super().repr_failure(excinfo))
-
-    def reportinfo(self) -> tuple[Path, int | None, str]:
-        return self.path, 0, f"recorded call {self.name}" + (f": {self.sidecar.description}"
-                                                             if self.sidecar.description else "")
 
 
 def _fail(exc: IvrError) -> NoReturn:
@@ -392,10 +316,57 @@ def ivr_sim(request: pytest.FixtureRequest) -> Iterator[Simulator]:
 
 
 @pytest.fixture
-def ivr_call(ivr_sim: Simulator) -> Callable[..., Call]:
-    """`ivr_call("acme", caller="+1555...", dial_answer="no-answer")` places a call and returns it."""
+def ivr_call(request: pytest.FixtureRequest, ivr_sim: Simulator) -> Callable[..., Call]:
+    """`ivr_call("acme")` calls a flow of a line built with ivr (/voice/acme); `ivr_call("/voice")` any webhook
+    path; `ivr_call()` the entry (--ivr-entry, else --ivr-url's own path, else /). `method` (default
+    --ivr-method, else POST), `params` (request parameters: FromCity, CallToken...) and the simulator's other
+    options (caller=..., dial_answer="no-answer", dial={...}) go to the call."""
+    config = request.config
 
-    def place(flow: str, **options: Any) -> Call:
-        return ivr_sim.call(f"/voice/{flow}", **options)
+    def place(target: str | None = None, *, method: str | None = None, params: dict[str, str] | None = None,
+              **options: Any) -> Call:
+        try:
+            path = _target_path(config, target)
+        except UsageError as exc:
+            _fail(exc)
+        method = (method or config.getoption("--ivr-method") or "POST").upper()
+        return ivr_sim.call(path, method=method, params=params, **options)
 
     return place
+
+
+def _target_path(config: pytest.Config, target: str | None) -> str:
+    if target is None:
+        from ivr.testing.script_setup import entry_path
+
+        url = config.getoption("--ivr-url")
+        return entry_path(url, entry=config.getoption("--ivr-entry")) if url else \
+            config.getoption("--ivr-entry") or "/"
+    if target.startswith("/"):
+        return target
+    if not re.fullmatch(r"[A-Za-z0-9_-]+", target):
+        raise UsageError(f"ivr_call({target!r}): give a flow's name (letters, digits, '_' and '-') or a webhook "
+                         "path starting with '/'")
+    return f"/voice/{target}"
+
+
+@pytest.fixture
+def ivr_simulator(request: pytest.FixtureRequest) -> Iterator[Callable[..., Simulator]]:
+    """`ivr_simulator(target, auth_token=..., **options)`: a fake Twilio for a target the test builds, any WSGI app
+    in-process (Flask, Django's WSGI handler...) or any URL, with the simulator's options (params=...,
+    status_callback=..., timeout=...). Signed with `auth_token`, else --ivr-auth-token or TWILIO_AUTH_TOKEN, else
+    a placeholder for an app that does not check signatures. Each is closed at the end of the test."""
+    made: list[Simulator] = []
+
+    def build(target: Any, *, auth_token: str | None = None, **options: Any) -> Simulator:
+        try:
+            sim = _simulator()(target, auth_token=auth_token or _token(request.config) or SIMULATOR_TOKEN,
+                               **options)
+        except MissingExtra as exc:
+            _fail(exc)
+        made.append(sim)
+        return sim
+
+    yield build
+    for sim in made:
+        sim.close()

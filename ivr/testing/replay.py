@@ -13,6 +13,11 @@ judged twice: once on what was said (the same call placed again, each turn said 
 left silent) and once on what was heard (the recording through the recogniser). When the first passes and the
 second fails, the recogniser is to blame, and the verdict names the first turn the line understood otherwise
 (by the meaning it reported, `X-Ivr-Intent`); when the first fails, the flow is, whatever was heard.
+
+Any Twilio voice app can be replayed, with no flow (`ivr replay --url URL [--entry PATH]`): cancellation is then
+what `cancel_when` says (`ivr.testing.cancel_when`: a prompt, a number dialled, a URL reached), `within` counts
+the turns to it; the outcome-based verdict (`expect`, `within` alone) reads ivr's X-Ivr-Outcome header, which only
+a line built with ivr sends.
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ from ivr.flow.nodes import DEFAULT_OUTCOME
 from ivr.speech.audio import CALLER_CHANNEL, FORMATS
 from ivr.speech.split import Utterance, recording, trouble
 from ivr.speech.transcript import UNKNOWN, Transcriber, Wrapper
+from ivr.testing.cancel_when import CancelWhen, met
 from ivr.testing.sim import Call, Simulator
 
 T = TypeVar("T")
@@ -99,6 +105,11 @@ class Verdict:
     #: the turns the call depended on where the recogniser could not tell what was said, with the competing
     #: meanings and each turn's time span
     doubts: list[str] = field(default_factory=list)
+    #: the turns it took to meet the replay's cancel_when (None: not met, or none given)
+    cancelled_at: int | None = None
+    #: whether the app sent ivr's X-Ivr-* headers (None: no call was placed), and Twilio's CallStatus at the end
+    ivr_headers: bool | None = None
+    call_status: str = ""
 
     @property
     def inconclusive(self) -> bool:
@@ -120,21 +131,28 @@ class Verdict:
     def _json(self) -> dict[str, Any]:
         return {"recording": self.recording, "status": self.status, "outcome": self.outcome, "turns": self.turns,
                 "ok": self.ok, "inconclusive": self.inconclusive, "doubts": self.doubts, "reasons": self.reasons,
+                "cancelled_at": self.cancelled_at, "call_status": self.call_status,
                 "errors": self.errors, "notes": self.notes, "events": [asdict(e) for e in self.events]}
+
+    def ended(self) -> str:
+        """How the call ended in words: its outcome on a line built with ivr, else its status (and when the
+        replay's cancel_when was met)."""
+        ended = f"outcome {self.outcome}" if self.ivr_headers is not False else f"status {self.call_status}"
+        return ended + (f", cancelled at turn {self.cancelled_at}" if self.cancelled_at is not None else "")
 
     def report(self) -> str:
         """The call as `ivr replay` prints it: the verdict with its reasons, then each turn (what was heard, with
         the recogniser's confidence, how the line understood it, where the call went), notes and errors. A call
         judged twice shows each judgement, and beside each turn what was said and how the line took that."""
         status = {"ok": "ok  ", "FAIL": "FAIL", "INCONCLUSIVE": "????"}[self.status]
-        lines = [f"{status} {self.recording}: outcome {self.outcome}, {self.turns} turn(s)"
+        lines = [f"{status} {self.recording}: {self.ended()}, {self.turns} turn(s)"
                  + (f" — {'; '.join(self.reasons)}" if self.reasons else "")]
         if self.status == "INCONCLUSIVE":
             lines.append(f"     inconclusive (the verdict would be {'ok' if self.ok else 'FAIL'}): "
                          + "; ".join(self.doubts))
         if self.said is not None and self.heard is not None:
             for name, judged in (("said: ", self.said), ("heard:", self.heard)):
-                lines.append(f"     {name} {'ok  ' if judged.ok else 'FAIL'} outcome {judged.outcome}, "
+                lines.append(f"     {name} {'ok  ' if judged.ok else 'FAIL'} {judged.ended()}, "
                              f"{judged.turns} turn(s)" + (f" — {'; '.join(judged.reasons)}" if judged.reasons else ""))
         said = self.said.events if self.said is not None else []
         for i in range(max(len(self.events), len(said))):
@@ -268,7 +286,7 @@ def replay(source: str | Path, sim: Simulator, path: str, transcriber: Transcrib
            language: str | None = None, within: int | None = None, expect: str | None = None,
            channel: int | None = CALLER_CHANNEL, caller: str = "+15551230000",
            said: Sequence[str] | None = None, flow: Flow | None = None, risk: float | None = None,
-           again: bool = True) -> Verdict:
+           again: bool = True, method: str = "POST", cancel_when: Sequence[CancelWhen] = ()) -> Verdict:
     """Replay one recording against the line at `path`; `expect` and `within` make the verdict. The line is a
     black box here: a caller that knows the flow passes its guarantee's outcome as `expect` (`within` alone
     falls back to the default guarantee's, `cancelled`), and the flow itself as `flow`, so that the recogniser's
@@ -276,7 +294,10 @@ def replay(source: str | Path, sim: Simulator, path: str, transcriber: Transcrib
     each turn), the call is judged twice, and the verdict says whose failure it is. A turn the recogniser cannot
     tell (at `risk`, the largest share of wrong decisions accepted; default: the decision model's) makes the call
     inconclusive when the runner-up would change the verdict; `again=False` (a live line, where another call
-    would be a real one) does not place the call again to find out, and every uncertain turn counts."""
+    would be a real one) does not place the call again to find out, and every uncertain turn counts. `method` is
+    the entry request's; with `cancel_when` (any app), the call must meet one of the conditions (within `within`
+    turns), and `expect` alone still reads the outcome."""
+    entry = _Entry(path, method, tuple(cancel_when))
     verdict = Verdict(str(source))
     try:
         turns = recording(source, channel)
@@ -286,20 +307,20 @@ def replay(source: str | Path, sim: Simulator, path: str, transcriber: Transcrib
         turns = None
     if turns is not None:
         meanings, heard = by_flow(flow), _Remembered(transcriber)
-        _place(sim, path, caller, verdict, turns, "recorded",
+        _place(sim, entry, caller, verdict, turns, "recorded",
                lambda call, turn: answer(call, turn, heard, language, meanings, risk))
-        _judge(verdict, within, expect)
+        _judge(verdict, within, expect, entry.cancel_when)
 
         def again_with(answering: Callable[[Call, Utterance], Answer], judged: Verdict) -> None:
-            _place(sim, path, caller, judged, turns, "recorded", answering)
-            _judge(judged, within, expect)
+            _place(sim, entry, caller, judged, turns, "recorded", answering)
+            _judge(judged, within, expect, entry.cancel_when)
 
         _weigh_doubts(verdict, again_with if again else None, heard, language, meanings)
     if said is None:
         return verdict
     spoken = Verdict(str(source))
-    _place(sim, path, caller, spoken, said, "said", answer_said)
-    _judge(spoken, within, expect)
+    _place(sim, entry, caller, spoken, said, "said", answer_said)
+    _judge(spoken, within, expect, entry.cancel_when)
     return judged_twice(spoken, verdict, said_turns=len(said), recorded=None if turns is None else len(turns))
 
 
@@ -364,10 +385,26 @@ def _again(call: Call, event: Answer) -> Answer:
     return replace(event, intent=call.headers.get("x-ivr-intent", ""), node=call.node or "")
 
 
-def _place(sim: Simulator, path: str, caller: str, verdict: Verdict, turns: Sequence[T], what: str,
+@dataclass(frozen=True)
+class _Entry:
+    """Where a replayed call goes, with which method, and what cancellation looks like from outside the line."""
+
+    path: str
+    method: str = "POST"
+    cancel_when: tuple[CancelWhen, ...] = ()
+
+
+def _place(sim: Simulator, entry: _Entry, caller: str, verdict: Verdict, turns: Sequence[T], what: str,
            answering: Callable[[Call, T], Answer]) -> None:
-    """Place a call and answer each `<Gather>` with the next turn; the caller hangs up when they run out."""
-    call = sim.call(path, caller=caller)
+    """Place a call and answer each `<Gather>` with the next turn; the caller hangs up when they run out. The
+    turns it took to meet `entry.cancel_when` (if it is met) go in the verdict."""
+    call = sim.call(entry.path, caller=caller, method=entry.method)
+
+    def watch() -> None:
+        if entry.cancel_when and verdict.cancelled_at is None and met(entry.cancel_when, call):
+            verdict.cancelled_at = call.turns
+
+    watch()
     for i, turn in enumerate(turns):
         if call.waiting is None:  # the line hung up or transferred the caller: the rest was never heard
             verdict.notes.append(f"the call ended with {len(turns) - i} {what} turn(s) left over")
@@ -375,8 +412,11 @@ def _place(sim: Simulator, path: str, caller: str, verdict: Verdict, turns: Sequ
         event = answering(call, turn)
         verdict.events.append(event)
         verdict.notes += [f"turn {event.turn} ({event.start:.2f}-{event.end:.2f} s) is {t}" for t in event.trouble]
+        watch()
     call.hang_up()
+    watch()
     verdict.outcome, verdict.turns, verdict.transcript = call.outcome, call.turns, call.conversation()
+    verdict.ivr_headers, verdict.call_status = call.ivr_headers, call.status
     verdict.errors += call.errors
 
 
@@ -427,11 +467,20 @@ def _understood(event: Answer) -> str:
     return event.intent or " ".join(re.sub(r"[^\w\s#*()]", " ", event.text.lower()).split())
 
 
-def _judge(verdict: Verdict, within: int | None, expect: str | None) -> None:
-    wanted = expect or (DEFAULT_OUTCOME if within is not None else None)
-    if wanted is not None and verdict.outcome != wanted:
+def _judge(verdict: Verdict, within: int | None, expect: str | None,
+           cancel_when: Sequence[CancelWhen] = ()) -> None:
+    wanted = expect or (DEFAULT_OUTCOME if within is not None and not cancel_when else None)
+    if wanted is not None and verdict.ivr_headers is False and not verdict.errors:
+        verdict.reasons.append(f"expected outcome {wanted!r}: this app does not send ivr's headers "
+                               "(X-Ivr-Outcome); say what cancellation sounds like with --cancel-when (e.g. "
+                               "'prompt:cancellation number')")
+    elif wanted is not None and verdict.outcome != wanted:
         verdict.reasons.append(f"expected outcome {wanted!r}, got {verdict.outcome!r}")
-    if within is not None and verdict.turns > within:
+    if cancel_when and verdict.cancelled_at is None:
+        verdict.reasons.append(f"never cancelled: no {' or '.join(map(str, cancel_when))}")
+    elif cancel_when and within is not None and verdict.cancelled_at is not None and verdict.cancelled_at > within:
+        verdict.reasons.append(f"cancelled after {verdict.cancelled_at} turns, more than {within}")
+    elif not cancel_when and within is not None and verdict.turns > within:
         verdict.reasons.append(f"took {verdict.turns} turns, more than {within}")
     if verdict.errors:
         verdict.reasons.append("Twilio would have reported an error")
@@ -486,7 +535,7 @@ class Setup:
     process). Relative paths are relative to `cwd`, the caller's directory: on a cluster, every worker must see
     the flows, the recordings and the transcript cache at the same paths (shared storage)."""
 
-    name: str  # the flow's name: the calls go to /voice/NAME
+    name: str  # the flow's name: the calls go to /voice/NAME (with `url` and `path`, '' for any app)
     flows: tuple[str, ...] = ()
     url: str | None = None
     token: str = ""
@@ -498,6 +547,9 @@ class Setup:
     #: Whisper's CPU threads in each process (0: every core in this process; on a Dask worker, its share of them)
     threads: int = 0
     risk: float | None = None  # the largest share of wrong recognitions accepted (None: the decision model's)
+    path: str | None = None  # where the calls go, when not /voice/NAME (any app at `url`: its entry)
+    method: str = "POST"  # the entry request's method
+    cancel_when: tuple[CancelWhen, ...] = ()  # what cancellation looks like from outside the line
 
 
 @dataclass
@@ -554,14 +606,15 @@ class _Bench:
             return self.line
 
     def replay(self, job: Job) -> Verdict:
-        name = self.setup.name
+        name, setup = self.setup.name, self.setup
         target, token = self.target()
-        sim = Simulator(target, auth_token=token, status_callback=f"/voice/{name}/status")
+        # a line built with ivr hears the call's end on its status callback; another app was not asked to
+        sim = Simulator(target, auth_token=token, status_callback=f"/voice/{name}/status" if name else None)
         try:
-            verdict = replay(self.where(job.source), sim, f"/voice/{name}", self.transcriber(job.stt),
-                             language=self.setup.language, within=job.within, expect=job.expect,
-                             channel=job.channel, said=job.said, flow=self.flow, risk=self.setup.risk,
-                             again=not self.setup.url)
+            verdict = replay(self.where(job.source), sim, setup.path or f"/voice/{name}", self.transcriber(job.stt),
+                             language=setup.language, within=job.within, expect=job.expect,
+                             channel=job.channel, said=job.said, flow=self.flow, risk=setup.risk,
+                             again=not setup.url, method=setup.method, cancel_when=setup.cancel_when)
         except IvrError as exc:  # a recogniser that cannot load, say: this call fails, named; the batch goes on
             return _failed(job, str(exc))
         finally:

@@ -1,7 +1,7 @@
 """Call scripts: a caller's side of a call and what should happen, in YAML, run through the simulator.
 
     # tests/calls/cancel-fast.call.yaml
-    flow: acme                      # POST /voice/acme (or `path: /voice/acme`)
+    flow: acme                      # POST /voice/acme (or `path: /voice/acme`, any app's webhook path)
     from: "+15551234567"
     steps:
       - expect: {prompt_contains: To cancel your service}
@@ -14,11 +14,16 @@
     expect: {outcome: cancelled}
 
 Steps: `say` (text, or `{text, confidence}`), `press` (keys), `silence`, `hang up`, and `expect` (checked at that
-point; `cancelled_within` is checked at the end). Cancelled means the outcome the script expects (its last
-`outcome` expectation, as `ivr check --emit-scripts` writes the flow's guarantee outcome), else `cancelled`: a line
-whose cancellation outcome is named otherwise (`guarantee.outcome: terminated`) says so with `expect: {outcome:
-terminated}`. A failure prints the whole conversation so far beside what was
-expected. Like the simulator, a script sees only what a caller and Twilio see (plus the app's X-Ivr-* headers).
+point; `cancelled_within` is checked at the end). The expectations are in `ivr.testing.script_checks`; how the
+call is placed (`method`, `params`, `agent`, `queue`, `cancel_when`) in `ivr.testing.script_setup`.
+
+A call with a Twilio error fails its script (`no_errors` is the default), with the error in the report, unless the
+script expects it (`errors: [11200]`) or allows it (`no_errors: false`). Cancelled means what the script's
+`cancel_when` says (a prompt, a number dialled, a URL reached, a hang-up after a prompt: any app); without it, on
+a line built with ivr, the outcome the script expects (its last `outcome` expectation, as `ivr check
+--emit-scripts` writes the flow's guarantee outcome), else `cancelled`. A failure prints the whole conversation so
+far beside what was expected. Like the simulator, a script sees only what a caller and Twilio see (plus the app's
+X-Ivr-* headers, on a line built with ivr).
 """
 
 from __future__ import annotations
@@ -34,25 +39,24 @@ from ivr.errors import Problem, ScriptError
 from ivr.files import files_of, stem
 from ivr.flow.loader import LineNumbers, read_mapping, read_text, unshadowed
 from ivr.flow.nodes import DEFAULT_OUTCOME
-from ivr.testing.sim import Call, Event, Simulator
+from ivr.testing.cancel_when import CancelWhen, Mark, met
+from ivr.testing.script_checks import EXPECTATIONS, MAX_TURNS, NO_IVR_HEADERS, check, read_expectation
+from ivr.testing.script_setup import (
+    AGENT_ANSWERS,
+    read_agent,
+    read_cancel_when,
+    read_method,
+    read_params,
+    read_queue,
+)
+from ivr.testing.sim import Call, DialResult, Event, Simulator
 
-AGENT_ANSWERS = ("completed", "no-answer", "busy", "failed")
-#: expectation -> what its value must be
-EXPECTATIONS = {
-    "prompt_contains": "text the IVR said since the caller's last step (or a list of texts)",
-    "prompt_matches": "a regular expression searched in what the IVR said since the caller's last step",
-    "heard_contains": "text the IVR said at any point of the call so far",
-    "node": "the node the call is at (from the app's X-Ivr-Node header)",
-    "outcome": "the call's outcome so far (X-Ivr-Outcome)",
-    "ended": "true or false: whether the call is over",
-    "turns_at_most": "a whole number: completed turns so far",
-    "cancelled_within": "a whole number N: from this step on, the call is cancelled within N turns: it ends with "
-                        "the outcome the script expects (its last 'outcome'), else 'cancelled'",
-}
+__all__ = ["AGENT_ANSWERS", "CALLER_STEPS", "EXPECTATIONS", "MAX_TURNS", "TOP_KEYS", "Instruction", "Result",
+           "Script", "cancellation", "load_script", "parse_script", "run_script", "script_files"]
+
 CALLER_STEPS = ("say", "press", "silence", "hang up")
-#: the most turns `turns_at_most` and `cancelled_within` may name (no call comes near it)
-MAX_TURNS = 1_000_000
-TOP_KEYS = ("flow", "path", "from", "description", "agent", "steps", "expect")
+TOP_KEYS = ("flow", "path", "method", "params", "from", "description", "agent", "queue", "cancel_when", "steps",
+            "expect")
 
 
 @dataclass(frozen=True)
@@ -74,8 +78,14 @@ class Script:
     path: str
     caller: str = "+15551230000"
     description: str = ""
-    agent: str = "completed"
+    #: what every dialled leg does (a DialCallStatus, or a full result), and per target
+    agent: str | DialResult = "completed"
     steps: tuple[Instruction, ...] = ()
+    method: str | None = None  # the entry request's method (None: the runner's default, POST)
+    params: tuple[tuple[str, str], ...] = ()
+    agents: tuple[tuple[str, DialResult], ...] = ()
+    queue: str | None = None  # what happens to a caller the app enqueues (None: the simulator's default)
+    cancel_when: tuple[CancelWhen, ...] = ()
 
     @property
     def name(self) -> str:
@@ -144,9 +154,9 @@ def parse_script(text: str, file: str = "<script>") -> Script:
                                            "'/voice/acme'", "bad-value"))
     if not isinstance(caller, str):
         problems.append(Problem(("from",), f"expected the caller's number as text, got {caller!r}", "bad-value"))
-    agent = data.get("agent", "completed")
-    if agent not in AGENT_ANSWERS:
-        problems.append(Problem(("agent",), f"{agent!r} is not one of {list(AGENT_ANSWERS)}", "bad-value"))
+    agent, agents = read_agent(data.get("agent", "completed"), problems)
+    method, params = read_method(data.get("method"), problems), read_params(data.get("params"), problems)
+    queue, cancel_when = read_queue(data.get("queue"), problems), read_cancel_when(data.get("cancel_when"), problems)
     steps = _steps(data.get("steps"), lines, problems)
     if "expect" in data:
         steps.append(_expect(data["expect"], ("expect",), lines, problems))
@@ -155,8 +165,9 @@ def parse_script(text: str, file: str = "<script>") -> Script:
         located = ScriptError(problems).located(file, lines).problems
         raise ScriptError(sorted(located, key=lambda p: p.line or 0))
     return Script(file=file, path=path if isinstance(path, str) else f"/voice/{flow}",
-                  caller=str(caller), description=str(data.get("description", "")),
-                  agent=str(agent), steps=tuple(steps))
+                  caller=str(caller), description=str(data.get("description", "")), agent=agent,
+                  steps=tuple(steps), method=method, params=params, agents=agents, queue=queue,
+                  cancel_when=cancel_when)
 
 
 def _steps(raw: Any, lines: LineNumbers, problems: list[Problem]) -> list[Instruction]:
@@ -225,78 +236,106 @@ def _expect(raw: Any, path: tuple[str, ...], lines: LineNumbers, problems: list[
         problems.append(Problem(path, f"expected a mapping of expectations: {list(EXPECTATIONS)}", "bad-value"))
         return Instruction("expect", checks, line=lines.get(path))
     for key, value in raw.items():
-        where = (*path, key)
         if key not in EXPECTATIONS:
-            problems.append(Problem(where, f"unknown expectation {key!r}; valid: {list(EXPECTATIONS)}",
+            problems.append(Problem((*path, key), f"unknown expectation {key!r}; valid: {list(EXPECTATIONS)}",
                                     "unknown-key"))
-        elif key in ("turns_at_most", "cancelled_within") and not (isinstance(value, str) and _whole(value)):
-            problems.append(Problem(where, f"{value!r} is not a whole number from 0 to {MAX_TURNS}", "bad-value"))
-        elif key == "ended" and value not in ("true", "false"):
-            problems.append(Problem(where, f"{value!r} is not true or false", "bad-value"))
-        elif key == "prompt_matches" and not _regex_ok(value):
-            problems.append(Problem(where, f"{value!r} is not a valid regular expression", "bad-value"))
-        elif key in ("prompt_contains", "prompt_matches", "heard_contains") and (
-                value == "" or value == [] or (isinstance(value, list) and "" in value)):
-            problems.append(Problem(where, "an empty text is found in any prompt: give the words to look for",
-                                    "bad-value"))
-        elif key == "prompt_contains" and isinstance(value, list) and all(isinstance(v, str) for v in value):
-            checks[key] = tuple(value)
-        elif not isinstance(value, str):
-            problems.append(Problem(where, f"expected {EXPECTATIONS[key]}, got {value!r}", "bad-value"))
-        else:
-            checks[key] = value
+            continue
+        want = read_expectation(key, value, (*path, key), problems)
+        if want is not None:
+            checks[key] = want
     return Instruction("expect", checks, line=lines.get(path))
-
-
-def _whole(value: str) -> bool:
-    """ASCII digits up to MAX_TURNS: `str.isdigit` also takes '²', which `int` refuses, as it refuses more than
-    4300 digits."""
-    return re.fullmatch(r"0*[0-9]{1,7}", value) is not None and int(value) <= MAX_TURNS
-
-
-def _regex_ok(value: Any) -> bool:
-    try:
-        re.compile(value)
-    except (re.error, TypeError, OverflowError, RecursionError):  # 'a{99999999999}'; '(' nested thousands deep
-        return False
-    return True
 
 
 # -- running ------------------------------------------------------------------------------------------------
 
-def run_script(script: Script, sim: Simulator) -> Result:
-    """Place the script's call through `sim`, play the caller's steps, and check every expectation."""
-    call = sim.call(script.path, caller=script.caller, dial_answer=script.agent)  # type: ignore[arg-type]
+@dataclass
+class _Window:
+    """A `cancelled_within` opened at a step: the call as it was then, and (with cancel_when) when it was met."""
+
+    within: int
+    opened: int  # the call's turns when opened
+    at: int  # transcript index, for the report
+    mark: Mark
+    taken: int | None = None  # turns from opening to cancellation, once cancel_when is met
+
+
+def run_script(script: Script, sim: Simulator, *, method: str = "POST") -> Result:
+    """Place the script's call through `sim`, play the caller's steps, and check every expectation. `method` is
+    the entry request's method for a script that does not give one."""
+    call = sim.call(script.path, **call_options(script, method))
     result = Result(script, call)
-    windows: list[tuple[int, int, int]] = []  # (turns when opened, N, transcript index)
+    windows: list[_Window] = []
     for number, step in enumerate(script.steps, 1):
         if step.kind == "expect":
             for key, want in step.value.items():
                 if key == "cancelled_within":
-                    windows.append((call.turns, int(want), len(call.transcript)))
-                else:
-                    _check(result, key, want)
+                    windows.append(_Window(int(want), call.turns, len(call.transcript), Mark.now(call)))
+                elif key != "no_errors" or want == "true":
+                    _checked(result, *check(call, key, want))
             continue
         if call.ended:
-            _fail(result, f"step {number} ({step.describe()}): the call is already over "
-                          f"({call.status}, outcome {call.outcome!r})")
+            outcome = f", outcome {call.outcome!r}" if call.ivr_headers else ""
+            _checked(result, False, f"step {number} ({step.describe()}): the call is already over "
+                                    f"({call.status}{outcome})")
             break
         ACTIONS[step.kind](call, step)
-    goal = cancellation(script)
-    for opened, within, at in windows:
-        taken = call.turns - opened
-        ok = call.outcome == goal and taken <= within
-        named = "cancelled" if goal == DEFAULT_OUTCOME else f"cancelled (outcome {goal!r})"
-        text = f"{named} within {within} turns (took {taken}, outcome {call.outcome!r})"
-        result.checks.append((at, text, ok))
+        _watch(windows, script.cancel_when, call)
+    _watch(windows, script.cancel_when, call)
+    for window in windows:
+        ok, text = _cancelled(script, window, call)
+        result.checks.append((window.at, text, ok))
         if not ok:
             result.failures.append(text)
+    if errors_fail(script) and call.errors:  # the default, unless the script's own no_errors said it already
+        ok, text = check(call, "no_errors", "true")
+        if text not in result.failures:
+            _checked(result, ok, text)
     return result
 
 
+def call_options(script: Script, method: str = "POST") -> dict[str, Any]:
+    """The simulator's options for the script's call (`method`: the entry's, when the script gives none)."""
+    options: dict[str, Any] = {"caller": script.caller, "method": script.method or method,
+                               "dial_answer": script.agent, "dial": dict(script.agents),
+                               "params": dict(script.params)}
+    if script.queue is not None:
+        options["queue"] = script.queue
+    return options
+
+
+def errors_fail(script: Script) -> bool:
+    """Whether a Twilio error fails the script (the default), or the script expects or allows errors."""
+    return not any(step.kind == "expect" and ("errors" in step.value or step.value.get("no_errors") == "false")
+                   for step in script.steps)
+
+
+def _watch(windows: list[_Window], conditions: tuple[CancelWhen, ...], call: Call) -> None:
+    """Note, for each open window, the turns it took to meet the script's cancel_when (if it is met now)."""
+    for window in windows:
+        if conditions and window.taken is None and met(conditions, call, window.mark):
+            window.taken = call.turns - window.opened
+
+
+def _cancelled(script: Script, window: _Window, call: Call) -> tuple[bool, str]:
+    """Whether the window's call was cancelled in time, and the expectation in words."""
+    within = window.within
+    if script.cancel_when:
+        named = f"cancelled ({' or '.join(map(str, script.cancel_when))}) within {within} turns"
+        if window.taken is None:
+            return False, f"{named} (not seen in {call.turns - window.opened} turns)"
+        return window.taken <= within, f"{named} (took {window.taken})"
+    if not call.ivr_headers:
+        return False, f"cancelled within {within} turns: {NO_IVR_HEADERS}"
+    goal, taken = cancellation(script), call.turns - window.opened
+    named = "cancelled" if goal == DEFAULT_OUTCOME else f"cancelled (outcome {goal!r})"
+    return (call.outcome == goal and taken <= within,
+            f"{named} within {within} turns (took {taken}, outcome {call.outcome!r})")
+
+
 def cancellation(script: Script) -> str:
-    """The outcome `cancelled_within` waits for: the script's last `outcome` expectation, else 'cancelled'. (A
-    script sees the line as a black box: the flow's guarantee reaches it only through what the script says.)"""
+    """The outcome `cancelled_within` waits for on a line built with ivr without cancel_when: the script's last
+    `outcome` expectation, else 'cancelled'. (A script sees the line as a black box: the flow's guarantee reaches
+    it only through what the script says.)"""
     for step in reversed(script.steps):
         if step.kind == "expect" and "outcome" in step.value:
             return str(step.value["outcome"])
@@ -311,34 +350,11 @@ ACTIONS: dict[str, Callable[[Call, Instruction], Any]] = {
 }
 
 
-def _check(result: Result, key: str, want: Any) -> None:
-    call = result.call
-    assert call is not None
-    if key == "prompt_contains":
-        wanted = want if isinstance(want, tuple) else (want,)
-        missing = [w for w in wanted if w.lower() not in call.prompt.lower()]
-        ok, text = not missing, f"prompt contains {', '.join(map(repr, wanted))}"
-    elif key == "prompt_matches":
-        ok, text = re.search(want, call.prompt, re.IGNORECASE) is not None, f"prompt matches /{want}/"
-    elif key == "heard_contains":
-        ok, text = want.lower() in call.heard.lower(), f"the IVR has said {want!r}"
-    elif key == "node":
-        ok, text = call.node == want, f"at node {want!r} (it is at {call.node!r})"
-    elif key == "outcome":
-        ok, text = call.outcome == want, f"outcome {want!r} (it is {call.outcome!r})"
-    elif key == "ended":
-        ok, text = call.ended == (want == "true"), f"ended: {want} (status {call.status!r})"
-    else:  # turns_at_most
-        ok, text = call.turns <= int(want), f"at most {want} turns (took {call.turns})"
-    result.checks.append((len(call.transcript), text, ok))
+def _checked(result: Result, ok: bool, text: str) -> None:
+    assert result.call is not None
+    result.checks.append((len(result.call.transcript), text, ok))
     if not ok:
         result.failures.append(text)
-
-
-def _fail(result: Result, text: str) -> None:
-    assert result.call is not None
-    result.checks.append((len(result.call.transcript), text, False))
-    result.failures.append(text)
 
 
 def script_files(paths: list[str] | tuple[str, ...]) -> list[Path]:

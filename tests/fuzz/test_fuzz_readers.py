@@ -117,7 +117,7 @@ def usable_script(text: str) -> None:
                     assert int(want) >= 0
                 elif key == "prompt_matches":
                     re.compile(want)
-                elif key == "prompt_contains":
+                elif key in ("prompt_contains", "prompts", "errors"):  # one text, or several
                     assert all(isinstance(w, str) and w for w in (want if isinstance(want, tuple) else (want,)))
                 else:
                     assert isinstance(want, str)

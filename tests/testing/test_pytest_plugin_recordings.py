@@ -78,6 +78,9 @@ def project(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, tmp_path
                       "addopts = -p no:cacheprovider -p no:hypothesispytest -p no:benchmark -p no:anyio\n")
     write(pytester, {"flows/acme.yaml": (ROOT / "flows" / "acme.yaml").read_text("utf-8"),
                      "calls/acme-cancel-fast.call.yaml": CANCEL_FAST.read_text("utf-8")})
+    # the welcome acme plays: a call whose <Play> file is missing has Twilio's error 11200, and fails its script
+    (pytester.path / "audio").mkdir(exist_ok=True)
+    shutil.copy(ROOT / "audio" / "acme-welcome.wav", pytester.path / "audio")
     return pytester
 
 

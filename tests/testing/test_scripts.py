@@ -20,14 +20,18 @@ from ivr.testing.sim import Simulator
 from tests.conftest import ROOT, TOKEN, make_app
 
 FILE = "calls/x.call.yaml"
-TOP_KEYS = "['flow', 'path', 'from', 'description', 'agent', 'steps', 'expect']"
+TOP_KEYS = ("['flow', 'path', 'method', 'params', 'from', 'description', 'agent', 'queue', 'cancel_when', 'steps', "
+            "'expect']")
 STEP_KINDS = "['say', 'press', 'silence', 'hang up', 'expect']"
-EXPECTATIONS = ("['prompt_contains', 'prompt_matches', 'heard_contains', 'node', 'outcome', 'ended', "
+EXPECTATIONS = ("['prompt_contains', 'prompt_matches', 'heard_contains', 'prompts', 'node', 'outcome', 'ended', "
+                "'status', 'errors', 'no_errors', 'dialled', 'recorded', 'queue', 'conference', 'hung_up_by', "
                 "'turns_at_most', 'cancelled_within']")
 NOT_A_LIST = "steps: expected a list of steps: say, press, silence, hang up, expect"
 SAY_WHAT = "say what? give the caller's words, or {text, confidence}"
 MISSING_FLOW = "missing required key 'flow' (the flow's name), or 'path' (the webhook path, starting with '/')"
 ONE_STEP = "flow: acme\nsteps:\n  - "
+BAD_AGENT = ("agent: 'maybe' is not one of ['completed', 'no-answer', 'busy', 'failed'], nor a mapping of dialled "
+             "target to result (with 'default')")
 
 #: id -> (script text, error class, exact message)
 MALFORMED: dict[str, tuple[str, type[IvrError], str]] = {
@@ -95,8 +99,7 @@ MALFORMED: dict[str, tuple[str, type[IvrError], str]] = {
                           f"{FILE}:4: flow: duplicate key 'flow' (first defined on line 1)"),
     "duplicate-expectation": (ONE_STEP + "expect:\n      node: menu\n      node: welcome\n", ScriptError,
                               f"{FILE}:5: steps.0.expect.node: duplicate key 'node' (first defined on line 4)"),
-    "agent-not-a-choice": ("flow: acme\nagent: maybe\nsteps:\n  - silence\n", ScriptError,
-                           f"{FILE}:2: agent: 'maybe' is not one of ['completed', 'no-answer', 'busy', 'failed']"),
+    "agent-not-a-choice": ("flow: acme\nagent: maybe\nsteps:\n  - silence\n", ScriptError, f"{FILE}:2: {BAD_AGENT}"),
     "empty-file": ("", FlowFileError, f"{FILE}: the file is empty; a call script needs 'flow' and 'steps'"),
     "comments-only": ("# a call script, some day\n", FlowFileError,
                       f"{FILE}: the file is empty; a call script needs 'flow' and 'steps'"),
@@ -190,7 +193,7 @@ def test_every_problem_is_reported_at_once() -> None:
     with pytest.raises(ScriptError) as caught:
         parse_script(text, FILE)
     assert sorted(str(p) for p in caught.value.problems) == [
-        f"{FILE}:2: agent: 'maybe' is not one of ['completed', 'no-answer', 'busy', 'failed']",
+        f"{FILE}:2: {BAD_AGENT}",
         f"{FILE}:4: steps.0.shout: unknown step 'shout'; valid steps: {STEP_KINDS}",
         f"{FILE}:5: steps.1.press: 'abc' is not a key sequence: use 0-9, * and #",
         f"{FILE}:6: steps.2.expect.ended: 'maybe' is not true or false",
@@ -405,7 +408,8 @@ def test_prompt_after_hanging_up_is_empty(sim: Simulator) -> None:
 
 def test_unknown_flow_is_an_application_error(sim: Simulator) -> None:
     result = run_script(parse_script("flow: nosuch\nsteps:\n  - silence\n", FILE), sim)
-    assert result.failures == ["step 1 (silence): the call is already over (failed, outcome None)"]
+    assert result.failures == ["step 1 (silence): the call is already over (failed)",
+                               "no Twilio errors (it has 11200: http://localhost/voice/nosuch answered HTTP 404)"]
     assert result.report().endswith("\n\n  Twilio error 11200: http://localhost/voice/nosuch answered HTTP 404")
 
 
