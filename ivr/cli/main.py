@@ -15,6 +15,7 @@ import click
 from ivr.cli.audit import calls_group, cancellations_group
 from ivr.cli.call import call_cmd
 from ivr.cli.check import check_cmd
+from ivr.cli.crawl import crawl_cmd
 from ivr.cli.db import db_group
 from ivr.cli.graph import graph_cmd, schema_cmd
 from ivr.cli.init import init_cmd
@@ -40,5 +41,5 @@ def main() -> None:
 
 
 for command in (check_cmd, call_cmd, graph_cmd, schema_cmd, init_cmd, serve_cmd, calls_group,
-                cancellations_group, db_group, synth_cmd, replay_cmd, transcribe_cmd):
+                cancellations_group, db_group, synth_cmd, replay_cmd, transcribe_cmd, crawl_cmd):
     main.add_command(command)
