@@ -522,7 +522,11 @@ def test_gunicorn_workers_serve_calls_and_survive_restarts_mid_call(server: Guni
     finally:
         store.close()
     assert "Traceback" not in server.log()
-    assert "ERROR" not in server.log()
+    # gunicorn retries a bind when another process took the free port first ("Connection in use"): not an error
+    # of the line's; any other ERROR line is
+    errors = [line for line in server.log().splitlines() if "[ERROR]" in line and not
+              re.search(r"Connection in use|connection to .* failed: \[Errno 98\]", line)]
+    assert not errors, errors
     # the turns of each call really were served by the two worker processes in turn
     for script in SCRIPTS:
         [pids, [], []] = server.served(finished[script][0])
