@@ -57,6 +57,8 @@ OPTIONS = {
               "(the port in the block is replaced by a free one)",
     "make": "sh: `make TARGET...` lines, dry-run with `make -n` in the repository (they install and run everything)",
     "install": "sh: `pip install` lines (no network here): each extra named must exist in pyproject.toml",
+    "app": "yaml call script: played against this app in-process (FILE.py:NAME in the page's copy, as `ivr crawl` "
+           "names one) instead of ivr's app serving the page's flows",
     "slow": "real audio or speech recognition: the block's test is marked slow",
 }
 #: what each page's copy of the project holds
@@ -284,7 +286,7 @@ def _yaml(block: Block, directory: Path) -> None:
     if "nodes" in data:
         _flow(block)
     elif "steps" in data:
-        _script(block, directory)
+        _script(block, directory) if block.option("app") is None else _script_for_app(block, directory)
     elif "flow" in data:
         from ivr.testing.sidecar import parse_sidecar
 
@@ -330,6 +332,20 @@ def _script(block: Block, directory: Path) -> None:
     finally:
         sim.close()
         app.extensions["ivr"].store.close()
+    assert result.ok, result.report()
+
+
+def _script_for_app(block: Block, directory: Path) -> None:
+    """A script for an app that is not built with ivr, as a QA engineer runs one against their own line."""
+    from ivr.testing.scripts import parse_script, run_script
+    from ivr.testing.sim import Simulator
+    from ivr.testing.targets import load_app
+
+    sim = Simulator(load_app(str(directory / str(block.option("app")))), auth_token="docs")
+    try:
+        result = run_script(parse_script(block.body, f"{block.id}.call.yaml"), sim)
+    finally:
+        sim.close()
     assert result.ok, result.report()
 
 
