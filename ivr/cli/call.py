@@ -93,6 +93,7 @@ def live_call(url: str, flow: str | None, lines: TextIO, out: TextIO | None, cal
                                                                     if call.errors else "") + "\n")
     return {"url": join_url(url, path), "method": method, "outcome": call.outcome, "turns": call.turns,
             "ended": call.ended, "status": call.status, "errors": call.errors, "error_codes": call.error_codes,
+            "warnings": call.warnings,
             "dialled": [d.target for d in call.dialled], "hung_up_by": call.hung_up_by,
             "events": [{"who": x.who, "text": x.text} for x in call.transcript]}
 

@@ -117,8 +117,9 @@ class Result:
                 out.append(f"  {'':<{width}} | {'ok  ' if ok else 'FAIL'} {text}")
             if i < len(lines):
                 out.extend(_wrapped(lines[i], width))
-        if self.call and self.call.errors:
-            out += ["", *(f"  Twilio error {e}" for e in self.call.errors)]
+        if self.call and (self.call.errors or self.call.warnings):  # a warning (a <Play> Twilio could not fetch)
+            out += ["", *(f"  Twilio error {e}" for e in self.call.errors),  # lets the call go on: shown, not failed
+                    *(f"  Twilio warning {w}" for w in self.call.warnings)]
         return "\n".join(out)
 
 

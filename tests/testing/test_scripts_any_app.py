@@ -393,3 +393,22 @@ def test_ivr_expectations_and_twilios_together(acme: Simulator) -> None:
 def test_an_unknown_flow_fails_with_its_error(acme: Simulator) -> None:
     result = run_script(parse_script("flow: nosuch\nsteps:\n  - expect: {ended: 'true'}\n", FILE), acme)
     assert result.failures == ["no Twilio errors (it has 11200: http://localhost/voice/nosuch answered HTTP 404)"]
+
+
+def test_a_play_twilio_cannot_fetch_is_shown_as_a_warning_and_the_call_goes_on() -> None:
+    """Twilio logs the failed fetch and skips the <Play>: the script passes, and its report shows the warning."""
+
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if environ["PATH_INFO"].startswith("/missing"):
+            start_response("404 Not Found", [("Content-Type", "text/plain")])
+            return [b"no such file"]
+        start_response("200 OK", [("Content-Type", "text/xml")])
+        return [b"<Response><Play>/missing/welcome.wav</Play><Say>Goodbye.</Say></Response>"]
+
+    script = parse_script("path: /voice\nsteps:\n  - expect: {prompts: [Goodbye]}\nexpect: {status: completed}\n",
+                          FILE)
+    result = run_script(script, Simulator(app, auth_token=TOKEN))
+    assert result.ok, result.report()
+    assert result.call is not None
+    assert not result.call.errors
+    assert "  Twilio warning 11200: " in result.report()
