@@ -8,7 +8,7 @@ Each run is a fresh process (`--child`) with a fresh, empty transcript cache, so
 start-up, imports, the cluster's start and close (worker processes), and one model load per process. calls/min is
 from that whole process's wall-clock time; "steady" is the rate between the first verdict and the last, once
 every process is up and has loaded its model (what a long batch tends to). The runs, all through
-`ivr.testing.replay.replay_all`:
+`ivr.testing.batch.replay_all`:
 
 - in-process: `-j 1` (no cluster; Whisper on every core): the baseline;
 - Dask, 1 worker: a LocalCluster of one worker process (Whisper on every core), to see what Dask costs;
@@ -48,7 +48,8 @@ def jobs(paths: Sequence[Path]) -> list[Any]:
     """A job per recording of `paths`, with its sidecar's expectations (as `ivr replay` reads them)."""
     from ivr.files import SIDECAR_SUFFIXES
     from ivr.flow.loader import load_flow
-    from ivr.testing.replay import Job, recordings
+    from ivr.testing.batch import Job
+    from ivr.testing.replay import recordings
     from ivr.testing.sidecar import load_sidecar
 
     flow = load_flow(ACME)[0]
@@ -68,7 +69,7 @@ def jobs(paths: Sequence[Path]) -> list[Any]:
 def child(spec: dict[str, Any]) -> None:
     """One run in this fresh process; print its verdicts and the cache's counts as JSON."""
     from ivr.speech.cache import default_cache_dir
-    from ivr.testing.replay import Setup, local_cluster, replay_all
+    from ivr.testing.batch import Setup, local_cluster, replay_all
 
     finished: list[float] = []  # when each call's verdict came back
 

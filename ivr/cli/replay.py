@@ -30,7 +30,7 @@ __all__ = ["replay_cmd", "transcribe_cmd"]
 
 if TYPE_CHECKING:
     from ivr.flow.model import Flow
-    from ivr.testing.replay import Job
+    from ivr.testing.batch import Job
     from ivr.testing.sidecar import Sidecar
 
 @click.command("replay")
@@ -141,7 +141,8 @@ def replay_cmd(ctx: click.Context, flow_file: str | None, paths: tuple[str, ...]
                          "calls the line logged")
     from ivr.flow.loader import load_flow
     from ivr.speech.cache import default_cache_dir
-    from ivr.testing.replay import Setup, recordings, replay_all
+    from ivr.testing.batch import Setup, replay_all
+    from ivr.testing.replay import recordings
 
     flow = load_flow(flow_file)[0] if flow_file is not None and (not url or Path(flow_file).is_file()) else None
     name = flow.name if flow is not None else None if flow_file is None else _flow_name(flow_file)
@@ -187,7 +188,7 @@ class Plan:
     notes: tuple[str, ...] = ()
 
     def job(self) -> Job:
-        from ivr.testing.replay import Job
+        from ivr.testing.batch import Job
 
         said = tuple(self.sidecar.said) if self.sidecar is not None and self.sidecar.said is not None else None
         return Job(self.source, self.within, self.expect, self.stt, self.channel, said, self.notes)

@@ -20,9 +20,11 @@ import pytest
 from click.testing import CliRunner, Result
 from distributed import Client, LocalCluster
 
+import ivr.testing.batch as batching
 import ivr.testing.replay as replaying
 from ivr.cli.main import main
-from ivr.testing.replay import Job, Setup, recordings, replay_all
+from ivr.testing.batch import Job, Setup, replay_all
+from ivr.testing.replay import recordings
 from tests.conftest import ACME, ROOT
 from tests.testing.test_replay import PRESSES_BILLING, PRESSES_CANCEL, keypad
 
@@ -154,7 +156,7 @@ def test_a_worker_that_dies_fails_its_call_with_a_clear_error(calls: Path, clust
 
 def test_a_cluster_without_workers_fails_the_calls_instead_of_waiting(calls: Path, monkeypatch: pytest.MonkeyPatch) \
         -> None:
-    monkeypatch.setattr(replaying, "NO_WORKERS_TIMEOUT", 1.0)
+    monkeypatch.setattr(batching, "NO_WORKERS_TIMEOUT", 1.0)
     with LocalCluster(n_workers=0, processes=True, dashboard_address=":0", silence_logs=logging.CRITICAL) as empty:
         batch = replay_all([Job(calls / "a-cancel.wav")], Setup("acme", (str(ACME),), cwd=str(ROOT)),
                            scheduler=empty.scheduler_address)
@@ -179,7 +181,7 @@ def test_a_bad_scheduler_address_is_a_usage_error(calls: Path, tmp_path: Path, a
     port = free_port()
     started = time.monotonic()
     result = run_replay(calls / "a-cancel.wav", "--scheduler", address.format(port=port), cache=tmp_path)
-    assert time.monotonic() - started < replaying.CONNECT_TIMEOUT + 5
+    assert time.monotonic() - started < batching.CONNECT_TIMEOUT + 5
     assert result.exit_code == 2
     assert result.stderr == message.format(port=port)
 

@@ -23,7 +23,7 @@ from ivr.cli.main import main
 from ivr.speech import dtmf
 from ivr.speech.audio import Audio, save
 from ivr.speech.transcript import Transcript
-from ivr.testing.replay import Job, Setup, replay_all
+from ivr.testing.batch import Job, Setup, replay_all
 from tests.conftest import ACME, ROOT
 from tests.speech.test_hostile_audio import extensible, floats, fmt, pcm16, wav
 
