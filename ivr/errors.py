@@ -15,7 +15,8 @@ missing (an extra not installed, a store that is down). Exit 1 is not an error: 
     IvrError
     ├── FlowError (invalid-flow)          a flow's problems, each with file:line:key
     │   ├── ScriptError (invalid-script)  a call script's problems
-    │   └── SidecarError (invalid-sidecar) a recording's sidecar expectation file
+    │   ├── SidecarError (invalid-sidecar) a recording's sidecar expectation file
+    │   └── StudioError (invalid-studio)  a Twilio Studio flow definition's problems
     ├── FlowFileError (unreadable-flow)   a flow file that cannot be read at all
     ├── EngineError (engine-misuse)       a program misused the engine (never caller input)
     ├── UsageError (usage)                a bad argument, option or setting
@@ -151,6 +152,14 @@ class SidecarError(FlowError):
     its file, line and key."""
 
     code = "invalid-sidecar"
+
+
+class StudioError(FlowError):
+    """A Twilio Studio flow definition (JSON) cannot be read: not JSON, the legacy 2018 format, unknown widget
+    types, events or keys, transitions to missing states. Every problem is listed with its file, line, state and
+    field."""
+
+    code = "invalid-studio"
 
 
 class StoreError(IvrError):

@@ -139,9 +139,10 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
-    if kind_of(file_path) == "script":
+    kind = kind_of(file_path, by_content=False)  # by name: collection must not read every JSON file
+    if kind == "script":
         return ScriptFile.from_parent(parent, path=file_path)
-    if kind_of(file_path) == "sidecar":
+    if kind == "sidecar":
         from ivr.testing.plugin_recordings import SidecarFile
 
         return SidecarFile.from_parent(parent, path=file_path)
