@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The ivr demo: prove the example flows, watch a caller cancel, and watch the checker reject the 2014 retention
-# loop with a counterexample. Every command it runs is printed first, so you can run it yourself.
+# The ivr demo: prove the example flows, watch a caller cancel, watch the checker reject the 2014 retention loop
+# with a counterexample, and crawl a hand-written Twilio app as a black box. Every command it runs is printed
+# first, so you can run it yourself.
 set -u
 cd "$(dirname "$0")/.."
 run() { printf '\n\033[1m$ %s\033[0m\n' "$*"; "$@"; }
@@ -48,5 +49,9 @@ run ivr replay flows/acme.yaml audio/acme/billing-then-cancel.wav --within 6
 echo "(exit status $?)"
 say "   Accepting 10% wrong recognitions, only the near coin-flips stay uncertain, and the call has a verdict."
 run ivr replay flows/acme.yaml audio/acme/billing-then-cancel.wav --within 6 --max-risk 0.1
+
+say "7. A line not built with ivr: a hand-written Flask app (docs/examples/phone_tree.py), crawled as a black box."
+say "   Every key, hint and cancel phrasing on fresh calls; then: is a canceller cancelled within 2 turns from every state?"
+run ivr crawl docs/examples/phone_tree.py:app --entry /incoming --within 2 --cancel-when "prompt:service is cancelled"
 
 say "Next: 'ivr call flows/acme.yaml' to call it yourself, 'make test' to run the tests. See README.md."
