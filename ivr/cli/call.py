@@ -9,7 +9,6 @@ an empty line is silence, anything else is speech. Exit 0 when the call went thr
 from __future__ import annotations
 
 import json
-import os
 import re
 import sys
 from pathlib import Path
@@ -56,12 +55,11 @@ def live_call(url: str, flow: str | None, lines: TextIO, out: TextIO | None, cal
     under `url` (default: `url` itself), with `method` and request `params`."""
     from ivr.testing.script_setup import entry_path
     from ivr.testing.sim import Simulator
-    from ivr.testing.targets import is_app, load_app
+    from ivr.testing.targets import is_app, load_app, token
 
     status = f"/voice/{flow}/status" if flow else None
     if is_app(url):  # FILE.py:NAME or module:NAME: the app in-process, no server (its token: any, unless it checks)
-        sim = Simulator(load_app(url, "--url"), auth_token=os.environ.get("TWILIO_AUTH_TOKEN", "in-process"),
-                        status_callback=status)
+        sim = Simulator(load_app(url, "--url"), auth_token=token(), status_callback=status)
         path = entry_path("http://localhost", flow, entry)
     else:
         sim = Simulator(url, auth_token=live_token(), status_callback=status)

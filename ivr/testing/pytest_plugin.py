@@ -65,8 +65,6 @@ if TYPE_CHECKING:
 
 _SESSION = pytest.StashKey[dict[str, Any]]()
 METHODS = ("GET", "POST")
-#: the auth token `ivr_simulator` signs with when neither the test nor the run gives one
-SIMULATOR_TOKEN = "ivr-simulator-auth-token"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -361,8 +359,9 @@ def ivr_simulator(request: pytest.FixtureRequest) -> Iterator[Callable[..., Simu
 
     def build(target: Any, *, auth_token: str | None = None, **options: Any) -> Simulator:
         try:
-            sim = _simulator()(target, auth_token=auth_token or _token(request.config) or SIMULATOR_TOKEN,
-                               **options)
+            from ivr.testing.targets import token
+
+            sim = _simulator()(target, auth_token=token(auth_token or _token(request.config)), **options)
         except MissingExtra as exc:
             _fail(exc)
         made.append(sim)

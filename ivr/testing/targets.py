@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import os
 import re
 import sys
 from collections.abc import Callable
@@ -20,8 +21,17 @@ from typing import Any
 
 from ivr.errors import UsageError
 
+#: what requests are signed with when no token is given: an app that checks signatures refuses them (403), as it
+#: should; one that does not check takes them
+UNCHECKED_TOKEN = "ivr-simulator-auth-token"
 #: FILE.py:NAME, or package.module:NAME, NAME optionally called: `()`
 APP = re.compile(r"(?P<module>[^:]+?):(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?P<call>\(\))?")
+
+
+def token(given: str | None = None) -> str:
+    """The auth token to sign an app's requests with when it need not be the line's own: `given`, else
+    TWILIO_AUTH_TOKEN, else UNCHECKED_TOKEN."""
+    return given or os.environ.get("TWILIO_AUTH_TOKEN", "") or UNCHECKED_TOKEN
 
 
 def is_app(text: str) -> bool:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from ivr.errors import UsageError
-from ivr.testing.targets import is_app, load_app
+from ivr.testing.targets import UNCHECKED_TOKEN, is_app, load_app, token
 
 ROOT = Path(__file__).resolve().parents[2]
 PHONE_TREE = ROOT / "docs" / "examples" / "phone_tree.py"
@@ -60,3 +60,18 @@ def test_what_does_not_load_says_why(tmp_path: Path, spec: str, message: str) ->
     with pytest.raises(UsageError, match=None) as caught:
         load_app(spec.format(tmp=tmp_path), "URL")
     assert message.format(tmp=tmp_path) in str(caught.value)
+
+
+@pytest.mark.parametrize(("given", "env", "expected"), [
+    ("mine", "from-env", "mine"),
+    (None, "from-env", "from-env"),
+    (None, "", UNCHECKED_TOKEN),
+    (None, None, UNCHECKED_TOKEN),
+])
+def test_the_token_an_app_is_signed_with(monkeypatch: pytest.MonkeyPatch, given: str | None, env: str | None,
+                                         expected: str) -> None:
+    if env is None:
+        monkeypatch.delenv("TWILIO_AUTH_TOKEN", raising=False)
+    else:
+        monkeypatch.setenv("TWILIO_AUTH_TOKEN", env)
+    assert token(given) == expected

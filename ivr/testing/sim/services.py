@@ -90,12 +90,17 @@ def _paid(verb: ET.Element, method: str) -> dict[str, str]:
     return fields
 
 
+def _named(tag: str, name: str) -> str:
+    """A noun as the trace names it: `<Stream> wss://...`, or `<Stream>` alone when it has no name or URL."""
+    return f"<{tag}> {name}" if name else f"<{tag}>"
+
+
 def connect(call: Call, verb: ET.Element, rest: list[ET.Element], url: str, scope: Scope) -> bool:
     fields: dict[str, str] = {}
     for noun in verb:
         where = noun.get("url") or noun.get("connectorName") or noun.get("serviceInstanceSid") or \
             " ".join((noun.text or "").split())
-        call.transcript.append(Event("twilio", f"connects the call to <{noun.tag}> {where} ({NO_MEDIA}: the "
+        call.transcript.append(Event("twilio", f"connects the call to {_named(noun.tag, where)} ({NO_MEDIA}: the "
                                                "session opened and closed at once)"))
         if noun.tag == "Stream":
             _stream(call, noun, url, "stream-started", "stream-stopped")
@@ -107,8 +112,8 @@ def connect(call: Call, verb: ET.Element, rest: list[ET.Element], url: str, scop
 def start(call: Call, verb: ET.Element, rest: list[ET.Element], url: str, scope: Scope) -> bool:
     for noun in verb:
         target = noun.get("url") or noun.get("name") or noun.get("connectorName") or ""
-        call.transcript.append(Event("twilio", f"starts <{noun.tag}> {target} in the background ({NO_MEDIA}: "
-                                               "nothing is streamed, recorded or transcribed)".replace("  ", " ")))
+        call.transcript.append(Event("twilio", f"starts {_named(noun.tag, target)} in the background ({NO_MEDIA}: "
+                                               "nothing is streamed, recorded or transcribed)"))
         if noun.tag == "Stream":
             _stream(call, noun, url, "stream-started")
     return False
@@ -116,7 +121,7 @@ def start(call: Call, verb: ET.Element, rest: list[ET.Element], url: str, scope:
 
 def stop(call: Call, verb: ET.Element, rest: list[ET.Element], url: str, scope: Scope) -> bool:
     for noun in verb:
-        call.transcript.append(Event("twilio", f"stops <{noun.tag}> {noun.get('name', '')}".rstrip()))
+        call.transcript.append(Event("twilio", f"stops {_named(noun.tag, noun.get('name', ''))}"))
         if noun.tag == "Stream":
             _stream(call, noun, url, "stream-stopped")
     return False
