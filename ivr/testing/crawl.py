@@ -153,8 +153,8 @@ class Crawler:
         return self.sim.call(self.options.entry, method=self.options.method, caller=self.options.caller)
 
     def count(self, call: Call) -> None:
-        self.result.requests += sum(1 for r in getattr(call, "requests", []) if r.purpose == "twiml") or \
-            call.answered + 1
+        """Add the TwiML documents the call fetched (the simulator records each request it makes)."""
+        self.result.requests += sum(r.purpose == "twiml" for r in call.requests)
 
     def loop(self) -> None:
         while self.queue:
