@@ -141,7 +141,7 @@ class Crawler:
     def decide_cancel_when(self, call: Call) -> None:
         if self.result.cancel_when:
             return
-        if call.ivr_headers or call.headers:
+        if call.ivr_headers:
             self.result.cancel_when = (DEFAULT_CANCEL,)
             return
         raise UsageError("this app does not send ivr's X-Ivr-* headers, so the crawler cannot tell when a call is "
