@@ -15,32 +15,15 @@ from ivr.flow.model import Flow
 from ivr.flow.values import Limits
 from ivr.proof.explore import Explorer
 from ivr.proof.report import check
+from tests.proof.test_check import BASE as CHECKED
 
 #: the load-time limits raised past every size here: these tests are about the checker, not the loader
 BIG = Limits(max_phrases=1_000_000, max_intent_phrases=1_000_000, max_phrase_chars=2_000_000,
              max_text_chars=2_000_000, max_ladder_rungs=100_000)
 
-CANCEL = ["cancel", "cancellation", "i want to cancel", "cancel my account"]
-BASE: dict[str, Any] = {
-    "name": "big",
-    "start": "menu",
-    "outcomes": ["cancelled", "resolved", "transferred"],
-    "guarantee": {"within": 3},
-    "intents": {"billing": {"phrases": ["billing"], "keys": ["1"]},
-                "cancel": {"phrases": CANCEL, "keys": ["9"]}},
-    "globals": {"cancel": "confirm", "agent": "agent"},
-    "defaults": {"no_input": [{"say": "Sorry?"}, {"say": "Agent.", "goto": "agent"}],
-                 "no_match": [{"say": "Sorry?"}, {"say": "Agent.", "goto": "agent"}]},
-    "nodes": {
-        "menu": {"type": "menu", "prompt": "Say billing or cancel.", "routes": {"billing": "bill"}},
-        "bill": {"type": "end", "prompt": "You owe nothing.", "outcome": "resolved"},
-        "confirm": {"type": "confirm", "prompt": "Cancel?", "yes": "record", "no": "menu",
-                    "routes": {"cancel": "record"}},
-        "record": {"type": "action", "effect": "record_cancellation", "next": "done"},
-        "done": {"type": "end", "prompt": "Cancelled.", "outcome": "cancelled"},
-        "agent": {"type": "transfer", "number": "+18005550100"},
-    },
-}
+#: test_check's finding-free flow, at a size the tests below grow
+BASE: dict[str, Any] = {**copy.deepcopy(CHECKED), "name": "big"}
+CANCEL: list[str] = BASE["intents"]["cancel"]["phrases"]
 
 
 def big_flow(nodes: dict[str, Any] | None = None, **top: Any) -> Flow:
