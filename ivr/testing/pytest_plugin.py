@@ -74,8 +74,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                          "option, else flows/)")
     group.addoption("--ivr-url", default=None, metavar="URL",
                     help="run call scripts and ivr_call against this live line, any Twilio voice app, instead of an "
-                         "in-process app: scripts' paths and /voice/FLOW go under URL; ivr_call() with no flow or "
-                         "path calls URL itself (or --ivr-entry under it)")
+                         "in-process app serving the flows: scripts' paths and /voice/FLOW go under URL; ivr_call() "
+                         "with no flow or path calls URL itself (or --ivr-entry under it). Or an app of your own to "
+                         "run in-process: FILE.py:NAME or module:NAME")
     group.addoption("--ivr-entry", default=None, metavar="PATH",
                     help="the webhook path ivr_call() calls with no flow or path (default: --ivr-url's own path, "
                          "else /)")
@@ -120,11 +121,19 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "ivr_flows(*paths): the flow files or directories this test's app serves "
                                        "(relative to the directory of pytest's config file)")
     config.stash[_SESSION] = {"risk": _max_risk(config)}  # a bad IVR_MAX_RISK stops the run here, not per test
-    if config.getoption("--ivr-url") and not _token(config):
+    url = config.getoption("--ivr-url")
+    if url and not _in_process(url) and not _token(config):
         raise pytest.UsageError("--ivr-url needs the line's auth token: --ivr-auth-token or TWILIO_AUTH_TOKEN")
     entry = config.getoption("--ivr-entry")
     if entry is not None and not entry.startswith("/"):
         raise pytest.UsageError(f"--ivr-entry {entry!r}: give the webhook's path, starting with '/', e.g. /voice")
+
+
+def _in_process(url: str) -> bool:
+    """Whether --ivr-url names an app to run in this process (FILE.py:NAME, module:NAME) rather than a URL."""
+    from ivr.testing.targets import is_app
+
+    return is_app(url)
 
 
 def _token(config: pytest.Config) -> str:
@@ -212,6 +221,10 @@ def _simulator() -> type[Simulator]:
 def _build(config: pytest.Config, store_dir: str) -> tuple[Simulator, App | None]:
     """A simulator for the live line (--ivr-url), or for a fresh in-process app serving the chosen flows."""
     url = config.getoption("--ivr-url")
+    if url and _in_process(url):  # FILE.py:NAME or module:NAME: the app in this process, no server
+        from ivr.testing.targets import load_app, token
+
+        return _simulator()(load_app(url, "--ivr-url"), auth_token=token(_token(config))), None
     if url:
         return _simulator()(url, auth_token=_token(config)), None
     app = _local_app(config, store_dir)
@@ -339,7 +352,7 @@ def _target_path(config: pytest.Config, target: str | None) -> str:
         from ivr.testing.script_setup import entry_path
 
         url = config.getoption("--ivr-url")
-        return entry_path(url, entry=config.getoption("--ivr-entry")) if url else \
+        return entry_path(url, entry=config.getoption("--ivr-entry")) if url and not _in_process(url) else \
             config.getoption("--ivr-entry") or "/"
     if target.startswith("/"):
         return target

@@ -130,3 +130,25 @@ def test_bad_options_are_usage_errors(project: pytest.Pytester, args: list[str],
     result = project.runpytest(*args)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines([message])
+
+
+LINE_PY = WSGI_TESTS.split("\n\n\ndef test_")[0]  # the plain WSGI line alone, as a project's own file
+
+
+def test_ivr_url_may_name_an_app_to_run_in_process(project: pytest.Pytester) -> None:
+    """No server, no token: the scripts and ivr_call reach the project's own app, FILE.py:NAME."""
+    project.makepyfile(line=LINE_PY, test_inner='def test_entry(ivr_call):\n'
+                                                '    assert ivr_call().prompt == "Press 9 to cancel."\n')
+    project.makefile(".call.yaml", cancel="path: /\ncancel_when: 'prompt:You are cancelled'\nsteps:\n"
+                                          "  - expect: {cancelled_within: 1}\n  - press: '9'\n")
+    project.runpytest("--ivr-url", "line.py:line").assert_outcomes(passed=2)
+
+
+def test_an_app_that_does_not_load_fails_each_script_with_one_line(project: pytest.Pytester) -> None:
+    project.makepyfile(line=LINE_PY)
+    project.makefile(".call.yaml", cancel="path: /\nsteps:\n  - press: '9'\n")
+    result = project.runpytest("--ivr-url", "line.py:nope")
+    result.assert_outcomes(failed=1)
+    output = result.stdout.str()  # fnmatch would read the list's brackets as a character class
+    assert "\n--ivr-url 'line.py:nope': line.py has no 'nope'; callables there: ['line', 'parse_qs']\n" in output
+    assert "Traceback" not in output
